@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+import { FileReplayInput } from '../../input/file-replay-input.js';
+import { assemblePipeline } from '../assemble.js';
+import { addExportOptions, seconds, type ExportOptions } from '../options.js';
+
+interface ReplayOptions extends ExportOptions {
+  giveUpAfter: number;
+}
+
+export function replayCommand(): Command {
+  return addExportOptions(new Command('replay'))
+    .description('process log files once (plain, .gz, or - for stdin), export their spans, flush and print a summary')
+    .argument('<file...>', 'access log files')
+    .option('--give-up-after <seconds>', 'stop retrying a batch the collector has refused for this long, count it as failed', seconds, 30)
+    .action(async (files: string[], options: ReplayOptions) => {
+      const log = (message: string) => process.stderr.write(`nginx-otel-sidecar: ${message}\n`);
+      const { pipeline, batcher, stats } = assemblePipeline(options, log, options.giveUpAfter * 1000);
+      const started = performance.now();
+      await pipeline.run(new FileReplayInput(files), new AbortController().signal);
+      const delivered = await batcher.flush(options.giveUpAfter * 1000 + 10_000);
+      await batcher.shutdown();
+      const elapsed = (performance.now() - started) / 1000;
+      const failed = stats.spansFailed + stats.spansRejected;
+      process.stderr.write(
+        `replayed ${stats.linesRead} lines (${stats.linesMalformed} malformed) → ${stats.spansExported} spans exported, ` +
+        `${failed} failed, in ${elapsed.toFixed(2)} s (${Math.round(stats.linesRead / elapsed)} lines/s)\n`,
+      );
+      if (!delivered || failed > 0) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,55 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ExporterKind, OtlpProtocol } from '../deliver/exporter-factory.js';
+
+/** Options that say how to read the log (shared by run, replay and analyze). */
+export interface FormatOptions {
+  logFormat?: string;
+  escape?: 'default' | 'json' | 'none';
+  nginxConf?: string;
+  logFormatName?: string;
+}
+
+export interface ExportOptions extends FormatOptions {
+  exporter: ExporterKind;
+  endpoint?: string;
+  protocol?: OtlpProtocol;
+  serviceName?: string;
+  recordQuery: boolean;
+  stepTolerance: number;
+  maxBatchSpans: number;
+  maxInFlight: number;
+  maxQueuedSpans: number;
+}
+
+export function addFormatOptions(command: Command): Command {
+  return command
+    .option('--log-format <format>', 'the log_format string nginx writes with (default: the recommended JSON format, or any JSON whose keys are variable names)')
+    .addOption(new Option('--escape <mode>', 'the log_format escape= parameter for --log-format').choices(['default', 'json', 'none']))
+    .option('--nginx-conf <path>', 'read the log format from this nginx config (follows include)')
+    .option('--log-format-name <name>', 'the log_format name to read from --nginx-conf');
+}
+
+export function addExportOptions(command: Command): Command {
+  return addFormatOptions(command)
+    .addOption(new Option('--exporter <kind>', 'where spans go: otlp (a collector) or console (a tree per request)').choices(['otlp', 'console']).default('otlp'))
+    .option('--endpoint <url>', 'OTLP/HTTP traces URL (default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, or http://localhost:4318/v1/traces)')
+    .addOption(new Option('--protocol <protocol>', 'OTLP encoding (default: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or http/protobuf)').choices(['http/protobuf', 'http/json']))
+    .option('--service-name <name>', 'service.name of the spans (default: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, or nginx)')
+    .option('--record-query', 'record query strings as url.query (off: they often carry secrets)', false)
+    .option('--step-tolerance <seconds>', 'how far above a SYN retransmission step a connect may land and be flagged', seconds, 0.2)
+    .option('--max-batch-spans <n>', 'spans per export request', positiveInteger, 2048)
+    .option('--max-in-flight <n>', 'export requests in flight at once', positiveInteger, 4)
+    .option('--max-queued-spans <n>', 'spans held in memory at most while the collector is slow or away; reading pauses beyond it', positiveInteger, 65_536);
+}
+
+export function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('not a number of seconds');
+  return n;
+}
+
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('not a positive whole number');
+  return n;
+}

@@ -1,0 +1,43 @@
+import type { LineChunk } from '../input/line-chunk.js';
+
+/**
+ * Tells the operator about malformed lines without flooding the log: the first few in
+ * full (file, byte offset, reason, the start of the line), then one summary per interval.
+ */
+export class MalformedLineReporter {
+  private reportedInWindow = 0;
+  private suppressed = 0;
+  private windowStart = 0;
+
+  constructor(
+    private readonly log: (message: string) => void,
+    private readonly perWindow = 5,
+    private readonly windowMs = 10_000,
+  ) {}
+
+  report(chunk: LineChunk, index: number, reason: string): void {
+    const now = Date.now();
+    if (now - this.windowStart >= this.windowMs) {
+      if (this.suppressed > 0) this.log(`${this.suppressed} more malformed lines in the last ${this.windowMs / 1000} s (not shown)`);
+      this.windowStart = now;
+      this.reportedInWindow = 0;
+      this.suppressed = 0;
+    }
+    if (this.reportedInWindow >= this.perWindow) {
+      this.suppressed++;
+      return;
+    }
+    this.reportedInWindow++;
+    const line = chunk.lines[index];
+    const where = chunk.startOffset === undefined ? chunk.origin : `${chunk.origin} at byte ${lineOffset(chunk, index)}`;
+    const preview = line.length > 120 ? `${line.slice(0, 120)}…` : line;
+    this.log(`malformed line in ${where}: ${reason}: ${JSON.stringify(preview)}`);
+  }
+}
+
+/** Byte offset of line `index` of a file chunk; computed only for reports (lines are rare). */
+function lineOffset(chunk: LineChunk, index: number): number {
+  let offset = chunk.startOffset ?? 0;
+  for (let i = 0; i < index; i++) offset += Buffer.byteLength(chunk.lines[i]) + 1;
+  return offset;
+}
