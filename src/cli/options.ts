@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { ExporterKind, OtlpProtocol } from '../deliver/exporter-factory.js';
+import { availableParallelism } from 'node:os';
+import type { ProcessorOptions } from '../pipeline/assemble-processor.js';
 
 /** Options that say how to read the log (shared by run, replay and analyze). */
 export interface FormatOptions {
@@ -9,17 +10,7 @@ export interface FormatOptions {
   logFormatName?: string;
 }
 
-export interface ExportOptions extends FormatOptions {
-  exporter: ExporterKind;
-  endpoint?: string;
-  protocol?: OtlpProtocol;
-  serviceName?: string;
-  recordQuery: boolean;
-  stepTolerance: number;
-  maxBatchSpans: number;
-  maxInFlight: number;
-  maxQueuedSpans: number;
-}
+export type ExportOptions = ProcessorOptions;
 
 export function addFormatOptions(command: Command): Command {
   return command
@@ -39,12 +30,19 @@ export function addExportOptions(command: Command): Command {
     .option('--step-tolerance <seconds>', 'how far above a SYN retransmission step a connect may land and be flagged', seconds, 0.2)
     .option('--max-batch-spans <n>', 'spans per export request', positiveInteger, 2048)
     .option('--max-in-flight <n>', 'export requests in flight at once', positiveInteger, 4)
-    .option('--max-queued-spans <n>', 'spans held in memory at most while the collector is slow or away; reading pauses beyond it', positiveInteger, 65_536);
+    .option('--max-queued-spans <n>', 'spans held in memory at most (per worker) while the collector is slow or away; reading pauses beyond it', positiveInteger, 65_536)
+    .option('--workers <n>', 'worker threads for parsing, span building and export (0: all in the main thread)', wholeNumber, Math.min(2, availableParallelism()));
 }
 
 export function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('not a number of seconds');
+  return n;
+}
+
+export function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a whole number');
   return n;
 }
 

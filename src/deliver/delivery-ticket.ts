@@ -1,22 +1,22 @@
 import type { LineChunk, ResumePosition } from '../input/line-chunk.js';
 
 /**
- * Follows one chunk's spans through delivery. The chunk is done when every batch that
- * carried some of its spans was acknowledged (or dropped as invalid and counted).
+ * Follows one chunk's spans through the batcher. The chunk is delivered when every batch
+ * that carried some of its spans was acknowledged (or dropped as invalid, and counted).
  */
 export class DeliveryTicket {
   private pendingBatches = 0;
   private sealed = false;
-  done = false;
+  private done = false;
 
-  constructor(readonly resume: ResumePosition | undefined, private readonly onDone: (ticket: DeliveryTicket) => void) {}
+  constructor(private readonly delivered: () => void) {}
 
   /** A batch now carries spans of this chunk. */
   hold(): void {
     this.pendingBatches++;
   }
 
-  /** A batch that carried spans of this chunk was acknowledged or dropped. */
+  /** A batch that carried spans of this chunk was settled. */
   release(): void {
     this.pendingBatches--;
     this.settle();
@@ -31,31 +31,35 @@ export class DeliveryTicket {
   private settle(): void {
     if (this.sealed && this.pendingBatches === 0 && !this.done) {
       this.done = true;
-      this.onDone(this);
+      this.delivered();
     }
   }
 }
 
 /**
  * Acknowledges an input's positions in order: a chunk's resume position is passed on only
- * when it and every earlier chunk of the same input are done, so a checkpoint never skips
- * a line whose spans are still in flight.
+ * when it and every earlier chunk of the same input are delivered, so a checkpoint never
+ * skips a line whose spans are still in flight (batches complete out of order).
  */
 export class InOrderAcknowledger {
-  private readonly queue: DeliveryTicket[] = [];
+  private readonly queue: Array<{ resume: ResumePosition | undefined; delivered: boolean }> = [];
   private head = 0;
 
   constructor(private readonly acknowledge: (position: ResumePosition) => void) {}
 
-  ticketFor(chunk: LineChunk): DeliveryTicket {
-    const ticket = new DeliveryTicket(chunk.resume, () => this.drain());
-    this.queue.push(ticket);
-    return ticket;
+  /** Registers the chunk (in input order); returns the callback that marks it delivered. */
+  track(chunk: LineChunk): () => void {
+    const entry = { resume: chunk.resume, delivered: false };
+    this.queue.push(entry);
+    return () => {
+      entry.delivered = true;
+      this.drain();
+    };
   }
 
   private drain(): void {
     let last: ResumePosition | undefined;
-    while (this.head < this.queue.length && this.queue[this.head].done) {
+    while (this.head < this.queue.length && this.queue[this.head].delivered) {
       last = this.queue[this.head].resume ?? last;
       this.head++;
     }

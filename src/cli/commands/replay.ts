@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { FileReplayInput } from '../../input/file-replay-input.js';
-import { assemblePipeline } from '../assemble.js';
+import { assembleProcessor } from '../../pipeline/assemble-processor.js';
+import { runInput } from '../../pipeline/pipeline.js';
+import { fatal } from '../fatal.js';
 import { addExportOptions, seconds, type ExportOptions } from '../options.js';
 
 interface ReplayOptions extends ExportOptions {
@@ -14,11 +16,12 @@ export function replayCommand(): Command {
     .option('--give-up-after <seconds>', 'stop retrying a batch the collector has refused for this long, count it as failed', seconds, 30)
     .action(async (files: string[], options: ReplayOptions) => {
       const log = (message: string) => process.stderr.write(`nginx-otel-sidecar: ${message}\n`);
-      const { pipeline, batcher, stats } = assemblePipeline(options, log, options.giveUpAfter * 1000);
+      const processor = assembleProcessor(options, log, fatal, options.giveUpAfter * 1000);
       const started = performance.now();
-      await pipeline.run(new FileReplayInput(files), new AbortController().signal);
-      const delivered = await batcher.flush(options.giveUpAfter * 1000 + 10_000);
-      await batcher.shutdown();
+      await runInput(new FileReplayInput(files), processor, new AbortController().signal);
+      const delivered = await processor.flush(options.giveUpAfter * 1000 + 10_000);
+      await processor.shutdown();
+      const stats = processor.stats();
       const elapsed = (performance.now() - started) / 1000;
       const failed = stats.spansFailed + stats.spansRejected;
       process.stderr.write(

@@ -1,0 +1,21 @@
+import type { ExportOptions } from '../cli/options.js';
+import type { PipelineStats } from '../ops/pipeline-stats.js';
+
+/** What each pipeline worker is built from. */
+export interface WorkerSetup {
+  options: ExportOptions;
+  giveUpAfterMs?: number;
+}
+
+export type ToWorker =
+  | { t: 'chunk'; id: number; lines: string[]; origin: string; startOffset?: number }
+  | { t: 'flush'; timeoutMs: number }
+  | { t: 'shutdown' };
+
+export type FromWorker =
+  | { t: 'accepted'; id: number }
+  | { t: 'delivered'; id: number }
+  | { t: 'stats'; stats: Partial<PipelineStats> }
+  | { t: 'flushed'; ok: boolean; stats: Partial<PipelineStats> }
+  | { t: 'shut'; stats: Partial<PipelineStats> }
+  | { t: 'log'; text: string };
