@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAll } from './cleanup.ts';
 import { httpRequest } from './http-client.ts';
-import { freePort, freePorts, nginxTest, REPO_NGINX_DIR, renderNginxConf, startNginx, type NginxInstance } from './nginx.ts';
+import { freePort, freePorts, nginxTest, REPO_NGINX_DIR, REPO_ROOT, renderNginxConf, startNginx, type NginxInstance } from './nginx.ts';
 import { canManipulateNetwork, dropSyns, listTaggedRules, RULE_COMMENT } from './syn-drop.ts';
 import { startUpstream, type Upstream } from './upstream.ts';
 
@@ -187,5 +187,45 @@ describe.skipIf(!canManipulateNetwork())('syn-drop iptables rule', () => {
     }
     drop(); // idempotent
     expect(listTaggedRules()).toHaveLength(before);
+  });
+});
+
+describe('recorded fixtures (test/fixtures)', () => {
+  const fixtures = join(REPO_ROOT, 'test', 'fixtures');
+  const jsonLines = (name: string): Array<Record<string, string>> =>
+    readFileSync(join(fixtures, name), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, string>);
+  const connectTimes = (name: string): number[] =>
+    jsonLines(name).flatMap((d) => d.upstream_connect_time.split(/, | : /)).filter((t) => /^\d/.test(t)).map(Number);
+
+  it('have the shapes their scenarios promise', () => {
+    expect(jsonLines('retries.json.log').some((d) => /^127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+$/.test(d.upstream_addr))).toBe(true);
+    expect(jsonLines('connect-refused.json.log').every((d) => d.status === '502')).toBe(true);
+    expect(jsonLines('connect-timeout.json.log').some((d) => d.status === '504' && d.upstream_connect_time === '-')).toBe(true);
+    expect(jsonLines('internal-redirect.json.log').some((d) => d.upstream_addr.includes(' : '))).toBe(true);
+    expect(jsonLines('unix-socket.json.log').every((d) => d.upstream_addr.startsWith('unix:'))).toBe(true);
+    const linear = connectTimes('syn-drop-linear.json.log');
+    for (const s of [1, 2, 3]) expect(linear.some((t) => t >= s - 0.05 && t < s + 0.3)).toBe(true);
+    const classic = connectTimes('syn-drop-classic.json.log');
+    for (const s of [1, 3]) expect(classic.some((t) => t >= s - 0.05 && t < s + 0.3)).toBe(true);
+    expect(classic.some((t) => t >= 1.9 && t < 2.5)).toBe(false); // no linear 2 s step
+    const slow = connectTimes('steady-slow.json.log');
+    expect(slow.length).toBeGreaterThan(250);
+    expect(slow.every((t) => t >= 0.035 && t < 0.2)).toBe(true);
+    expect(jsonLines('healthy.json.log').every((d) => d.upstream_connect_time !== '-')).toBe(true);
+    const text = readFileSync(join(fixtures, 'text-combined.log'), 'latin1');
+    expect(text).toMatch(/ua="127\.0\.0\.1:\d+ : 127\.0\.0\.1:\d+"/);
+    expect(readFileSync(join(fixtures, 'escapes.default.log'), 'latin1')).toContain('\\x22quoted\\x22');
+  });
+
+  it('a recorder scenario can be reused from a test', async () => {
+    const { recordConnectRefused } = await import('../fixtures/record-fixtures.ts');
+    const out = mkdtempSync(join(tmpdir(), 'nos-fx-'));
+    try {
+      const [written] = await recordConnectRefused(out);
+      expect(written.lines).toBe(8);
+      expect(readFileSync(written.path, 'utf8')).toContain('"upstream_addr":"dead_pool"');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });

@@ -105,7 +105,8 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
   const sockets = new Set<Socket>();
   let name = options.name ?? '';
 
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // Lenient parser: nginx forwards raw bytes (non-ASCII, control characters) in URIs and headers.
+  const server: Server = createServer({ insecureHTTPParser: true }, (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     const receivedAt = Date.now();
     req.on('data', (c: Buffer) => chunks.push(c));
