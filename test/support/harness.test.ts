@@ -167,6 +167,13 @@ describe('harness failure modes', () => {
     await expect(startNginx({ http: 'server { listen 127.0.0.1:1; bogus_directive on; }' })).rejects.toThrow(/unknown directive "bogus_directive"/);
   });
 
+  it('throws with the error log when nginx cannot start (port taken)', async () => {
+    const holder = await startUpstream();
+    await expect(startNginx({ ports: [holder.port], http: (ctx) => `server { listen ${ctx.listen()}; return 204; }` }))
+      .rejects.toThrow(/nginx failed to start[\s\S]*bind\(\) to 127\.0\.0\.1:\d+ failed \(98: Address already in use\)/);
+    await holder.stop();
+  });
+
   it('freePort returns a port nothing listens on', async () => {
     const port = await freePort();
     await expect(httpRequest({ port, timeoutMs: 2000 })).rejects.toThrow(/ECONNREFUSED/);

@@ -269,7 +269,17 @@ export async function startNginx(options: NginxOptions): Promise<NginxInstance> 
     throw new Error(`nginx failed to start: ${(err as Error).message}\n${output}\n--- error log ---\n${log}`);
   };
   try {
-    await waitForPort(host, ports[0], options.readyTimeoutMs ?? 10_000, () => !exited);
+    // nginx writes its pid file only after binding every listen socket; the port check alone
+    // could be answered by another process holding the port.
+    const pidFile = join(dir, 'nginx.pid');
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 10_000);
+    while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') {
+      if (exited) throw new Error('nginx exited during startup');
+      if (Date.now() > deadline) throw new Error(`no pid file after ${options.readyTimeoutMs ?? 10_000} ms`);
+      await sleep(10);
+    }
+    await waitForPort(host, ports[0], Math.max(1000, deadline - Date.now()), () => !exited);
+    if (exited) throw new Error('nginx exited during startup');
   } catch (err) {
     return fail(err);
   }
