@@ -15,6 +15,7 @@ const { values } = parseArgs({
     lines: { type: 'string', default: '1000000' },
     protocol: { type: 'string', default: 'http/protobuf' },
     exporter: { type: 'string', default: 'otlp' },
+    workers: { type: 'string', default: '2' },
   },
 });
 const lines = Number(values.lines);

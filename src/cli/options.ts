@@ -30,7 +30,7 @@ export function addExportOptions(command: Command): Command {
     .option('--step-tolerance <seconds>', 'how far above a SYN retransmission step a connect may land and be flagged', seconds, 0.2)
     .option('--max-batch-spans <n>', 'spans per export request', positiveInteger, 2048)
     .option('--max-in-flight <n>', 'export requests in flight at once', positiveInteger, 4)
-    .option('--max-queued-spans <n>', 'spans held in memory at most (per worker) while the collector is slow or away; reading pauses beyond it', positiveInteger, 65_536)
+    .option('--max-queued-spans <n>', 'spans held in memory at most (per worker) while the collector is slow or away; reading pauses beyond it', positiveInteger, 16_384)
     .option('--workers <n>', 'worker threads for parsing, span building and export (0: all in the main thread)', wholeNumber, Math.min(2, availableParallelism()));
 }
 

@@ -23,7 +23,7 @@ export interface SpanBatcherOptions {
 export const DEFAULT_BATCHER_OPTIONS: Omit<SpanBatcherOptions, 'log'> = {
   maxBatchSpans: 2048,
   maxInFlight: 4,
-  maxQueuedSpans: 65_536,
+  maxQueuedSpans: 16_384,
   flushIntervalMs: 200,
   retryInitialMs: 500,
   retryMaxMs: 30_000,

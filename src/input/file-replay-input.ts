@@ -1,14 +1,17 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { ChunkSink, LineInput } from './line-chunk.js';
+import { StdinInput } from './stdin-input.js';
 
-const CHUNK_LINES = 1024;
-
-/** Reads whole files once (`replay`, `analyze`): plain or gzip'd (by the `.gz` suffix), or `-` for stdin. */
+/**
+ * Reads whole files once (`replay`): plain or gzip'd (by the `.gz` suffix), or `-` for
+ * stdin. Each file is read as a stream, with the same line splitting and backpressure as
+ * stdin, so memory stays flat however large the file.
+ */
 export class FileReplayInput implements LineInput {
-  constructor(private readonly paths: string[]) {}
+  constructor(private readonly paths: string[], private readonly maxLineBytes?: number) {}
 
   async run(sink: ChunkSink, signal: AbortSignal): Promise<void> {
     for (const path of this.paths) {
@@ -16,19 +19,9 @@ export class FileReplayInput implements LineInput {
     }
     for (const path of this.paths) {
       if (signal.aborted) return;
-      const raw = path === '-' ? process.stdin : createReadStream(path);
+      const raw: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
       const stream = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-      const origin = path === '-' ? 'stdin' : path;
-      let lines: string[] = [];
-      for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
-        lines.push(line);
-        if (lines.length === CHUNK_LINES) {
-          await sink({ lines, origin });
-          lines = [];
-          if (signal.aborted) return;
-        }
-      }
-      if (lines.length > 0) await sink({ lines, origin });
+      await new StdinInput({ stream, origin: path === '-' ? 'stdin' : path, maxLineBytes: this.maxLineBytes }).run(sink, signal);
     }
   }
 }
