@@ -412,3 +412,9 @@ export function canManipulateNetwork(): boolean {
     return false;
   }
 }
+
+// `node test/support/syn-drop.ts --probe`: print what works on this machine; `--clean`: remove leftovers.
+if (process.argv[1] !== undefined && process.argv[1] === new URL(import.meta.url).pathname) {
+  if (process.argv.includes('--clean')) process.stdout.write(`${JSON.stringify(removeLeftovers(), null, 2)}\n`);
+  else process.stdout.write(`${JSON.stringify(probeKernelFacilities(), null, 2)}\n`);
+}
