@@ -45,8 +45,9 @@ set -euo pipefail
 
 JAEGER_MODULE="github.com/jaegertracing/jaeger"
 JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"
-# Human-readable release name baked into `jaeger version` for the default.
+# Release name / commit baked into `jaeger version` for known versions.
 declare -A RELEASE_OF=( [v1.76.0]="v2.13.0" )
+declare -A COMMIT_OF=( [v1.76.0]="63b27e1810a710ac54dc4522da0538e540bdc545" )
 
 log() { printf '[jaeger-build] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -106,7 +107,7 @@ chmod -R u+w "$src"
 release="${RELEASE_OF[$JAEGER_VERSION]:-$resolved}"
 ldflags="-s -w"
 ldflags+=" -X ${JAEGER_MODULE}/internal/version.latestVersion=${release}"
-ldflags+=" -X ${JAEGER_MODULE}/internal/version.commitSHA=${resolved}"
+ldflags+=" -X ${JAEGER_MODULE}/internal/version.commitSHA=${COMMIT_OF[$JAEGER_VERSION]:-$resolved}"
 
 start=$(date +%s)
 log "compiling ./cmd/jaeger with $("$go_bin" version) (several minutes on 2 cores the first time)"
