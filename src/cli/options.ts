@@ -20,7 +20,8 @@ export function addFormatOptions(command: Command): Command {
     .option('--log-format-name <name>', 'the log_format name to read from --nginx-conf');
 }
 
-export function addExportOptions(command: Command): Command {
+/** `defaultSampleRatio`: `run` keeps a tenth of ordinary requests (suits ~20k req/s); `replay` keeps all. */
+export function addExportOptions(command: Command, defaultSampleRatio = 1): Command {
   return addFormatOptions(command)
     .addOption(new Option('--exporter <kind>', 'where spans go: otlp (a collector) or console (a tree per request)').choices(['otlp', 'console']).default('otlp'))
     .option('--endpoint <url>', 'OTLP/HTTP traces URL (default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, or http://localhost:4318/v1/traces)')
@@ -28,6 +29,9 @@ export function addExportOptions(command: Command): Command {
     .option('--service-name <name>', 'service.name of the spans (default: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, or nginx)')
     .option('--record-query', 'record query strings as url.query (off: they often carry secrets)', false)
     .option('--step-tolerance <seconds>', 'how far above a SYN retransmission step a connect may land and be flagged', seconds, 0.2)
+    .option('--sample-ratio <ratio>', 'share of ordinary requests to keep, chosen by trace id; slow, failed, retried and erroring requests are always kept', ratio, defaultSampleRatio)
+    .option('--keep-slow-connect <seconds>', 'always keep requests with a connect at least this slow', seconds, 0.5)
+    .option('--no-honour-parent-sampling', "ignore an incoming traceparent's sampled flag (ordinary requests then follow --sample-ratio)")
     .option('--max-batch-spans <n>', 'spans per export request', positiveInteger, 2048)
     .option('--max-in-flight <n>', 'export requests in flight at once', positiveInteger, 4)
     .option('--max-queued-spans <n>', 'spans held in memory at most (per worker) while the collector is slow or away; reading pauses beyond it', positiveInteger, 16_384)
@@ -37,6 +41,12 @@ export function addExportOptions(command: Command): Command {
 export function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('not a number of seconds');
+  return n;
+}
+
+export function ratio(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('not a ratio between 0 and 1');
   return n;
 }
 

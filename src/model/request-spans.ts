@@ -5,7 +5,7 @@ import type { AccessRecord, UpstreamAttempt } from '../parse/access-record.js';
 import { LogSpan, UNSET, spanContext } from './log-span.js';
 import { attemptSpanId, connectSpanId, serverSpanId } from './span-ids.js';
 import { synRetransmitStep, DEFAULT_STEP_TOLERANCE } from './syn-retransmit.js';
-import { callerContext } from './trace-context.js';
+import { callerContext, type CallerContext } from './trace-context.js';
 
 export interface SpanModelOptions {
   resource: Resource;
@@ -38,8 +38,7 @@ export class RequestSpanModel {
   }
 
   /** Appends the record's spans to `out` (parent before children). */
-  spans(record: AccessRecord, out: LogSpan[]): void {
-    const caller = callerContext(record);
+  spans(record: AccessRecord, out: LogSpan[], caller: CallerContext = callerContext(record)): void {
     const traceState = caller.traceState !== undefined ? new TraceState(caller.traceState) : undefined;
     const endMicros = Math.round(record.msec * 1e6);
     const startMicros = endMicros - Math.round(record.requestTime * 1e6);

@@ -12,8 +12,10 @@ export class PipelineStats {
   spansRejected = 0;
   /** Spans given up on: the collector did not take them before a deadline (shutdown, replay's give-up). */
   spansFailed = 0;
-  /** Spans not exported because sampling left them out (see --sample-ratio). */
-  spansSampledOut = 0;
+  /** Requests kept because they must be (slow or failed connect, suspected SYN retransmit, error, retry). */
+  requestsKeptForCause = 0;
+  /** Requests left out by sampling (see --sample-ratio); their lines still count as parsed. */
+  requestsSampledOut = 0;
   exportBatches = 0;
   exportRetries = 0;
   exportFailures = 0;

@@ -2,6 +2,7 @@ import { DEFAULT_BATCHER_OPTIONS, SpanBatcher } from '../deliver/span-batcher.js
 import { createSpanExporter, type ExporterKind, type OtlpProtocol } from '../deliver/exporter-factory.js';
 import { RequestSpanModel } from '../model/request-spans.js';
 import { sidecarResource } from '../model/resource.js';
+import { TailSampler } from '../model/tail-sampler.js';
 import { MalformedLineReporter } from '../ops/malformed-line-reporter.js';
 import { PipelineStats } from '../ops/pipeline-stats.js';
 import { createLineParser } from '../parse/create-parser.js';
@@ -22,6 +23,12 @@ export interface ProcessorOptions {
   serviceName?: string;
   recordQuery: boolean;
   stepTolerance: number;
+  /** Share of ordinary requests kept (see TailSampler). */
+  sampleRatio: number;
+  /** Connects at least this slow (seconds) keep their request. */
+  keepSlowConnect: number;
+  /** Follow an incoming traceparent's sampled flag. */
+  honourParentSampling: boolean;
   maxBatchSpans: number;
   maxInFlight: number;
   maxQueuedSpans: number;
@@ -53,7 +60,13 @@ export function assembleLocalProcessor(options: ProcessorOptions, log: (message:
     giveUpAfterMs,
     log,
   });
-  return new LocalProcessor(parser, model, batcher, stats, new MalformedLineReporter(log));
+  const sampler = new TailSampler({
+    ratio: options.sampleRatio,
+    slowConnect: options.keepSlowConnect,
+    honourParent: options.honourParentSampling,
+    stepTolerance: options.stepTolerance,
+  });
+  return new LocalProcessor(parser, model, sampler, batcher, stats, new MalformedLineReporter(log));
 }
 
 /**

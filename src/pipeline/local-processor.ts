@@ -3,6 +3,8 @@ import type { SpanBatcher } from '../deliver/span-batcher.js';
 import type { LineChunk } from '../input/line-chunk.js';
 import type { LogSpan } from '../model/log-span.js';
 import type { RequestSpanModel } from '../model/request-spans.js';
+import type { TailSampler } from '../model/tail-sampler.js';
+import { callerContext } from '../model/trace-context.js';
 import type { MalformedLineReporter } from '../ops/malformed-line-reporter.js';
 import type { PipelineStats } from '../ops/pipeline-stats.js';
 import { MalformedLineError } from '../parse/access-record.js';
@@ -14,6 +16,7 @@ export class LocalProcessor implements ChunkProcessor {
   constructor(
     private readonly parser: LineParser,
     private readonly model: RequestSpanModel,
+    private readonly sampler: TailSampler,
     private readonly batcher: SpanBatcher,
     private readonly counters: PipelineStats,
     private readonly malformed: MalformedLineReporter,
@@ -27,8 +30,16 @@ export class LocalProcessor implements ChunkProcessor {
       const line = lines[i];
       if (line.length === 0) continue;
       try {
-        this.model.spans(this.parser.parse(line), spans);
+        const record = this.parser.parse(line);
         this.counters.linesParsed++;
+        const caller = callerContext(record);
+        const decision = this.sampler.decide(record, caller);
+        if (decision === 'out') {
+          this.counters.requestsSampledOut++;
+          continue;
+        }
+        if (decision === 'cause') this.counters.requestsKeptForCause++;
+        this.model.spans(record, spans, caller);
       } catch (err) {
         if (!(err instanceof MalformedLineError)) throw err;
         this.counters.linesMalformed++;

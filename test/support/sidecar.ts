@@ -17,8 +17,13 @@ export interface Sidecar {
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
+/**
+ * Starts the CLI. `run` keeps only a tenth of ordinary requests by default; tests that count
+ * requests need all of them, so `--sample-ratio 1` is added unless the test sets a ratio.
+ */
 export function startSidecar(args: string[], env: Record<string, string> = {}): Sidecar {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const full = args[0] === 'run' && !args.includes('--sample-ratio') ? [...args, '--sample-ratio', '1'] : args;
+  const child = spawn(process.execPath, [CLI, ...full], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -18,7 +18,7 @@ interface RunOptions extends ExportOptions {
 }
 
 export function runCommand(): Command {
-  return addExportOptions(new Command('run'))
+  return addExportOptions(new Command('run'), 0.1)
     .description('follow nginx access logs and export every request as spans, until SIGTERM')
     .option('--file <path>', 'an access log to follow (repeatable)', collect, [])
     .option('--checkpoint <path>', 'remember how far each file was delivered, to resume there after a restart')
