@@ -66,7 +66,8 @@ function describe(span: ReadableSpan): string {
   }
   if (span.kind === SpanKind.CLIENT) {
     const peer = a['server.port'] !== undefined ? `${a['server.address']}:${a['server.port']}` : `${a['server.address'] ?? '?'}`;
-    const retry = a['http.request.resend_count'] !== undefined ? ` (retry ${a['http.request.resend_count']})` : '';
+    const retry = (a['http.request.resend_count'] !== undefined ? ` (retry ${a['http.request.resend_count']})` : '') +
+      (a['nginx.upstream.group'] !== undefined ? ` (after internal redirect ${a['nginx.upstream.group']})` : '');
     return `${span.name} ${peer} → ${a['http.response.status_code'] ?? '-'}${retry}  ${seconds}${failed}`;
   }
   const suspected = a['nginx.upstream.connect.syn_retransmit_suspected'] === true
