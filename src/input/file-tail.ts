@@ -123,6 +123,8 @@ export class FileTail implements LineInput {
   /** Files left (or replaced by a truncation) whose positions may still be acknowledged. */
   private retired: TailFile[] = [];
   private lastCheck = 0;
+  private lastWatch = 0;
+  private watching: Promise<void> | undefined;
 
   constructor(options: FileTailOptions) {
     this.path = options.path;
@@ -141,8 +143,15 @@ export class FileTail implements LineInput {
   }
 
   async run(sink: ChunkSink, signal: AbortSignal): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
       if (!(await this.openInitial(signal))) return;
+      // While the sink holds the loop (backpressure), keep watching the path and the sizes,
+      // so rotations are queued and the lag is current.
+      timer = setInterval(() => {
+        if (now() - this.lastWatch >= this.pollMs) this.watch().catch((err: unknown) => this.warn(`${this.path}: ${(err as Error).message}`));
+      }, this.pollMs);
+      timer.unref();
       while (!signal.aborted) {
         if (now() - this.lastCheck >= this.pollMs) await this.check();
         const head = this.chain[0];
@@ -159,6 +168,8 @@ export class FileTail implements LineInput {
         this.lastCheck = 0;
       }
     } finally {
+      clearInterval(timer);
+      await this.watching?.catch(() => {});
       for (const f of this.chain) await closeFile(f);
     }
   }
@@ -250,19 +261,39 @@ export class FileTail implements LineInput {
 
   // --- polling -------------------------------------------------------------------------
 
+  /** Every poll interval from the read loop: sizes, the path, truncation, fingerprints. */
   private async check(): Promise<void> {
     this.lastCheck = now();
-    const t = this.lastCheck;
-    for (const f of this.chain) {
-      const size = Number((await f.fh!.stat({ bigint: true })).size);
-      if (size > f.size) f.lastGrowth = t;
-      f.size = size;
-    }
+    await this.watch();
     const head = this.chain[0];
     if (head.size < head.pos || !(await this.refreshFingerprint(head))) {
       await this.onTruncated(head);
     }
     for (let k = 1; k < this.chain.length; k++) await this.refreshFingerprint(this.chain[k]);
+  }
+
+  /** Sizes of the held files and the path's file; one at a time (from the loop and the timer). */
+  private watch(): Promise<void> {
+    this.watching ??= this.watchOnce().finally(() => {
+      this.watching = undefined;
+    });
+    return this.watching;
+  }
+
+  private async watchOnce(): Promise<void> {
+    this.lastWatch = now();
+    for (const f of [...this.chain]) {
+      if (f.fh === undefined) continue;
+      let size: number;
+      try {
+        size = Number((await f.fh.stat({ bigint: true })).size);
+      } catch (err) {
+        if (f.fh === undefined) continue; // closed meanwhile (left for the next file)
+        throw err;
+      }
+      if (size > f.size) f.lastGrowth = now();
+      f.size = size;
+    }
     await this.lookAtPath();
   }
 
@@ -323,6 +354,7 @@ export class FileTail implements LineInput {
     }
     const last = this.chain[this.chain.length - 1];
     last.supersededAt = now();
+    if (last.origin === this.path) last.origin = `${this.path} (rotated)`;
     this.chain.push(f);
   }
 

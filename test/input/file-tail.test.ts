@@ -167,6 +167,40 @@ describe('FileTail', () => {
     expect(r.tail.counters.truncations).toBe(0);
   });
 
+  it('does not miss a rotation that happened while the sink was blocked', async () => {
+    const { log, path } = setup();
+    writeFileSync(log, text(seqLines(0, 10)));
+    let release!: () => void;
+    const gate = new Promise<void>((ok) => (release = ok));
+    const tail = new FileTail({ ...FAST, path: log, startAt: 'beginning', rotateGraceMs: 100 });
+    const lines: string[] = [];
+    const ac = new AbortController();
+    const done = tail.run(async (chunk) => {
+      lines.push(...chunk.lines);
+      await gate;
+      tail.acknowledge(chunk.resume!);
+    }, ac.signal);
+    cleanups.push(async () => {
+      release();
+      ac.abort();
+      await done;
+    });
+    await waitFor('first chunk', () => lines.length === 10);
+    appendFileSync(log, text(seqLines(10, 20)));
+    renameSync(log, path('access.log.1'));
+    writeFileSync(log, text(seqLines(20, 30)));
+    await sleep(100);
+    renameSync(path('access.log.1'), path('access.log.2'));
+    renameSync(log, path('access.log.1'));
+    writeFileSync(log, text(seqLines(30, 40)));
+    await sleep(100);
+    expect(tail.lagBytes()).toBe(Buffer.byteLength(text(seqLines(0, 40))));
+    release();
+    await waitFor('40 lines', () => lines.length === 40, 5000);
+    expect(lines).toEqual(seqLines(0, 40));
+    expect(tail.counters.rotations).toBe(2);
+  });
+
   it('follows copytruncate, reading the unread rest from the copy first', async () => {
     const { log, path } = setup();
     writeFileSync(log, text(seqLines(0, 100)));
