@@ -31,10 +31,15 @@ export class StdinInput implements LineInput {
     const origin = this.options.origin ?? 'stdin';
     const maxLines = this.options.maxLinesPerChunk ?? 4096;
     const splitter = new LineSplitter(this.options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    // Byte offset of the next line in the stream, for error reports.
+    let lineStart = 0;
+    let consumed = 0;
     const emit = async (out: LineBatch): Promise<void> => {
+      const startOffset = lineStart;
+      lineStart = consumed - splitter.pendingBytes;
       this.counters.linesRead += out.lines.length;
       this.counters.linesTruncated += out.truncated.length;
-      await sink({ lines: out.lines, origin, ...(out.truncated.length > 0 ? { truncated: out.truncated } : {}) });
+      await sink({ lines: out.lines, origin, startOffset, ...(out.truncated.length > 0 ? { truncated: out.truncated } : {}) });
     };
     const onAbort = (): void => {
       stream.destroy();
@@ -48,7 +53,9 @@ export class StdinInput implements LineInput {
         let i = 0;
         while (i < buf.length) {
           const out: LineBatch = { lines: [], truncated: [] };
+          const from = i;
           i = splitter.push(buf, i, out, maxLines);
+          consumed += i - from;
           if (out.lines.length > 0) await emit(out);
           if (signal.aborted) return;
         }

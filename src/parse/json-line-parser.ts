@@ -3,7 +3,11 @@ import type { LineParser } from './line-parser.js';
 import { unescapeNginxDefault } from './nginx-escape.js';
 import { toAccessRecord } from './to-record.js';
 
-const ESCAPED_RUN = /(?:\\x[0-9A-Fa-f]{2})+/g;
+/**
+ * A run of `\xHH` (escape=default), or an escaped backslash `\\` (escape=json), matched first
+ * so that the `\x41` in a JSON value holding the text `\x41` (written `\\x41`) is left alone.
+ */
+const ESCAPED_RUN = /\\\\|(?:\\x[0-9A-Fa-f]{2})+/g;
 
 /**
  * Parses JSON log lines. Keys are mapped to nginx variables by `keyToVariable`
@@ -36,13 +40,14 @@ function parseJsonObject(line: string): Record<string, unknown> {
   let text = line;
   if (text.indexOf('\\x') !== -1) {
     // escape=default: re-escape each decoded run as JSON.
-    text = text.replace(ESCAPED_RUN, (run) => JSON.stringify(unescapeNginxDefault(run)).slice(1, -1));
+    text = text.replace(ESCAPED_RUN, (run) => (run === '\\\\' ? run : JSON.stringify(unescapeNginxDefault(run)).slice(1, -1)));
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new MalformedLineError(`not valid JSON: ${(err as Error).message}`);
+    // V8 quotes the whole line in some messages; the reporter shows the line already.
+    throw new MalformedLineError(`not valid JSON (${(err as Error).message.replace(/^(.*?), ".*" is not valid JSON$/s, '$1')})`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new MalformedLineError('not a JSON object');

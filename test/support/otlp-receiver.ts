@@ -1,6 +1,6 @@
 // A real OTLP/HTTP traces receiver for tests: decodes the protobuf (or JSON) the sidecar
 // sends, and can play a collector that is down or refuses requests.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
@@ -34,6 +34,8 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   requests: number;
   contentTypes: string[];
+  /** Request headers of every accepted request, in order. */
+  headers: IncomingHttpHeaders[];
   /** Answer every request with this HTTP status (200 = normal). */
   respondWith(status: number, headers?: Record<string, string>): void;
   waitForSpans(count: number, timeoutMs?: number): Promise<ReceivedSpan[]>;
@@ -48,6 +50,7 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
     spans: [] as ReceivedSpan[],
     requests: 0,
     contentTypes: [] as string[],
+    headers: [] as IncomingHttpHeaders[],
     respondWith(next: number, headers: Record<string, string> = {}) {
       status = next;
       extraHeaders = headers;
@@ -71,6 +74,7 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
     }
     const type = req.headers['content-type'] ?? '';
     receiver.contentTypes.push(type);
+    receiver.headers.push(req.headers);
     try {
       const decoded = type.includes('json') ? JSON.parse(body.toString('utf8')) : Request.toObject(Request.decode(body), { longs: String, bytes: Buffer, oneofs: true });
       receiver.spans.push(...flatten(decoded, type.includes('json')));
