@@ -226,6 +226,20 @@ describe('FileTail', () => {
     expect(tail.counters.truncations).toBe(2);
   });
 
+  it('sees a truncation even when the file grew past the read offset again before the next poll', async () => {
+    const { log } = setup();
+    writeFileSync(log, text(seqLines(0, 200)));
+    const r = start({ path: log, startAt: 'beginning' });
+    await waitFor('200', () => r.lines.length === 200);
+    // truncate and write more than before, without yielding to the tailer in between
+    truncateSync(log, 0);
+    appendFileSync(log, text(seqLines(1000, 1400)));
+    await waitFor('600', () => r.lines.length >= 600, 5000);
+    await sleep(100);
+    expect(r.lines).toEqual([...seqLines(0, 200), ...seqLines(1000, 1400)]);
+    expect(r.tail.counters.truncations).toBe(1);
+  });
+
   it('resumes from the acknowledged checkpoint after a restart (unacknowledged lines come again)', async () => {
     const { log, path } = setup();
     const cpFile = path('checkpoint.json');
