@@ -376,6 +376,8 @@ const Mode = {
   Charset: 3,
   /** To the end of the line. */
   Rest: 4,
+  /** Up to the literal that ends the format, which must end the line: exact whatever the value holds. */
+  UntilEnd: 5,
 } as const;
 type Mode = (typeof Mode)[keyof typeof Mode];
 
@@ -406,9 +408,12 @@ interface Step {
  * so a line is scanned once, left to right, and a line that does not match fails in linear
  * time instead of backtracking through every split of a chain of lazy `(.*?)` groups. It also
  * handles what a regex cannot say plainly: a `"` escaped as `\"` (escape=json) does not end
- * a quoted value, but one after `\\` does. The compile step proves, per variable, that the
- * literal after it cannot occur inside its value, and refuses formats where that fails for a
- * list-valued `$upstream_*` variable, whose values contain `", "` and `" : "`.
+ * a quoted value, but one after `\\` does. The value before the literal that ends the format
+ * runs to that literal at the end of the line. For every other variable the compile step
+ * checks that the literal after it cannot occur inside its value, and refuses the format where
+ * that fails for a list-valued `$upstream_*` variable, whose values contain `", "` and `" : "`
+ * (for free text such as an unquoted `$http_user_agent` the first occurrence wins, as in every
+ * log parser).
  */
 class TextLineParser implements LineParser {
   private readonly steps: Step[];
@@ -467,6 +472,14 @@ class TextLineParser implements LineParser {
         case Mode.Rest:
           pos = length;
           break;
+        case Mode.UntilEnd: {
+          const end = length - step.delimiter.length;
+          if (end < pos || !line.endsWith(step.delimiter)) {
+            throw new MalformedLineError(`expected ${JSON.stringify(step.delimiter)} after ${step.label} at the end of the line`);
+          }
+          pos = end;
+          break;
+        }
       }
       if (step.keep) {
         const raw = line.slice(start, pos);
@@ -541,7 +554,10 @@ function compileSteps(parts: FormatPart[], escape: LogFormatEscape): Step[] {
       step.mode = Mode.Rest;
     } else if ('literal' in next) {
       const delimiter = next.literal;
-      if (!canOccurInside(delimiter, chars)) {
+      if (p + 2 === parts.length) {
+        step.mode = Mode.UntilEnd;
+        pendingFound = true;
+      } else if (!canOccurInside(delimiter, chars)) {
         step.mode = Mode.Until;
         pendingFound = true;
       } else if (escape === 'json' && delimiter.startsWith('"') && !info.logModule) {

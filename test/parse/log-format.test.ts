@@ -57,7 +57,7 @@ describe('compileLogFormat refuses ambiguous formats', () => {
   it('refuses delimiters made only of characters a list can hold', () => {
     expect(refusal('$msec urt=$upstream_response_time, $status')).toMatch(/^log_format: \$upstream_response_time is followed by ", "/);
     expect(refusal('$msec s=$upstream_status : $status')).toMatch(/^log_format: \$upstream_status is followed by " : "/);
-    expect(refusal('$msec $upstream_connect_time 1')).toMatch(/\$upstream_connect_time is followed by " 1"/);
+    expect(refusal('$msec $upstream_connect_time 1$status')).toMatch(/\$upstream_connect_time is followed by " 1"/);
     // escape=json and escape=none do not change what a list holds
     expect(refusal('$msec $upstream_addr $status', 'json')).toMatch(/\$upstream_addr is followed by " "/);
     expect(refusal('$msec $upstream_addr $status', 'none')).toMatch(/\$upstream_addr is followed by " "/);
@@ -84,6 +84,7 @@ describe('compileLogFormat refuses ambiguous formats', () => {
       '$msec\t$upstream_addr\t$upstream_status',
       '$msec $upstream_addr', // to the end of the line
       '$msec "$upstream_status, "',
+      '$msec $upstream_addr ', // the literal ending the format must end the line
     ]) {
       expect(() => compileLogFormat(format, 'default'), format).not.toThrow();
     }
@@ -145,7 +146,7 @@ describe('text formats', () => {
     expect(malformed(() => parser.parse(''))).toMatch(/^expected " \[" after \$remote_addr/);
     expect(malformed(() => compileLogFormat('[$msec]', 'default').parse('1700000000.000'))).toBe('expected "[" at column 1');
     expect(malformed(() => compileLogFormat('[$msec]', 'default').parse('[1700000000.000] extra'))).toBe(
-      'unexpected text at column 17 after the end of the format',
+      'expected "]" after $msec at the end of the line',
     );
     expect(malformed(() => compileLogFormat('$msec $status', 'default').parse('- 200'))).toMatch(/\$msec is missing/);
   });
@@ -169,6 +170,12 @@ describe('text formats', () => {
   it('escape=none keeps values as written', () => {
     const p = compileLogFormat('$msec\t$http_user_agent\t$status', 'none');
     expect(p.parse('1700000000.000\tcurl \\x22 "\t200').userAgent).toBe('curl \\x22 "');
+  });
+
+  it('a value before the literal that ends the format may contain that literal (escape=none combined)', () => {
+    const p = compileLogFormat(COMBINED_LOG_FORMAT.format, 'none');
+    const r = p.parse('10.0.0.1 - - [14/Nov/2023:22:13:20 +0000] "GET / HTTP/1.1" 200 0 "-" "evil" "agent""');
+    expect(r.userAgent).toBe('evil" "agent"');
   });
 
   it('derives $msec from $time_local and method/uri/protocol from $request (combined)', () => {
