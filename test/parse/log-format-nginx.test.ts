@@ -13,8 +13,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AccessRecord, UpstreamAttempt } from '../../src/parse/access-record.ts';
-import { createLineParser } from '../../src/parse/create-parser.ts';
+import type { AccessRecord, UpstreamAttempt } from '../../src/parse/access-record.js';
+import { createLineParser } from '../../src/parse/create-parser.js';
 import { cleanupAll } from '../support/cleanup.ts';
 import { rawRequest } from '../support/http-client.ts';
 import { freePorts, NGINX_BIN, startNginx, type NginxInstance } from '../support/nginx.ts';

@@ -2,11 +2,11 @@
 // The real-nginx counterparts (every format fed with nginx's own output) are in
 // log-format-nginx.test.ts.
 import { describe, expect, it } from 'vitest';
-import { MalformedLineError } from '../../src/parse/access-record.ts';
-import { JsonLineParser } from '../../src/parse/json-line-parser.ts';
-import { compileLogFormat, jsonKeyMap, splitLogFormat, unescapeJson } from '../../src/parse/log-format.ts';
-import { createLineParser } from '../../src/parse/create-parser.ts';
-import { COMBINED_LOG_FORMAT } from '../../src/parse/nginx-conf.ts';
+import { MalformedLineError } from '../../src/parse/access-record.js';
+import { JsonLineParser } from '../../src/parse/json-line-parser.js';
+import { compileLogFormat, jsonKeyMap, splitLogFormat, unescapeJson } from '../../src/parse/log-format.js';
+import { createLineParser } from '../../src/parse/create-parser.js';
+import { COMBINED_LOG_FORMAT } from '../../src/parse/nginx-conf.js';
 
 const RID = '0123456789abcdef0123456789abcdef';
 

@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileLogFormat } from '../../src/parse/log-format.ts';
-import { COMBINED_LOG_FORMAT, readLogFormat } from '../../src/parse/nginx-conf.ts';
+import { compileLogFormat } from '../../src/parse/log-format.js';
+import { COMBINED_LOG_FORMAT, readLogFormat } from '../../src/parse/nginx-conf.js';
 import { NGINX_BIN, nginxTest, renderNginxConf } from '../support/nginx.ts';
 
 const hasNginx = existsSync(NGINX_BIN);
