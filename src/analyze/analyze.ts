@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { MalformedLineError } from '../parse/access-record.js';
 import { JsonLineParser } from '../parse/json-line-parser.js';
 import type { LineParser } from '../parse/line-parser.js';
+import { createLineParser } from '../parse/create-parser.js';
 import { DEFAULT_STEP_TOLERANCE } from '../model/syn-retransmit.js';
 import { fastJsonFields } from './fast-json-fields.js';
 import { checkInputs, forEachLine, InputError } from './read-input.js';
@@ -16,7 +17,7 @@ import { isUpstreamName, UpstreamStatsCollector, type AttemptStats, type Request
 import { verdict } from './verdict.js';
 
 export interface AnalyzeOptions {
-  /** Text log formats (passed to the line parser factory); the default is the otel_json format. */
+  /** How to read the log (passed to createLineParser); the default is the otel_json format. */
   logFormat?: string;
   escape?: 'default' | 'json' | 'none';
   nginxConf?: string;
@@ -81,16 +82,14 @@ export interface AnalysisResult {
 
 const MAX_MALFORMED_EXAMPLES = 5;
 
-/** Builds the line parser for the format options. */
-export async function createAnalyzeParser(options: AnalyzeOptions): Promise<LineParser> {
+/** Builds the line parser for the format options (the same parser run and replay use). */
+export function createAnalyzeParser(options: AnalyzeOptions): LineParser {
   if (options.parser !== undefined) return options.parser;
   if (!hasFormatOptions(options)) return new JsonLineParser();
-  const { createLineParser } = await import('./line-parser-factory.js');
   try {
     return createLineParser({ logFormat: options.logFormat, escape: options.escape, nginxConf: options.nginxConf, logFormatName: options.logFormatName });
   } catch (err) {
     // Bad or contradictory format options, an unreadable --nginx-conf: one sentence for the user.
-    if (err instanceof InputError) throw err;
     throw new InputError((err as Error).message.replace(/\.?$/, '.'));
   }
 }
@@ -104,7 +103,7 @@ export async function analyzeFiles(paths: readonly string[], options: AnalyzeOpt
   const started = performance.now();
   const tolerance = options.stepTolerance ?? DEFAULT_STEP_TOLERANCE;
   const inputs = await checkInputs(paths);
-  const parser = await createAnalyzeParser(options);
+  const parser = createAnalyzeParser(options);
   // The default JSON format goes through the field scan first (see fast-json-fields).
   const fast = options.parser === undefined && !hasFormatOptions(options);
   const collector = new UpstreamStatsCollector(tolerance);

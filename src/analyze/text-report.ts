@@ -26,6 +26,9 @@ export function renderTextReport(result: AnalysisResult): string {
   out.push('SYN-retransmit signature');
   if (result.upstreams.length === 0) {
     out.push(`  No upstream attempts in the input${result.records === 0 ? ' (no parsable lines)' : ''}: nothing to analyze.`);
+    if (result.records === 0 && result.malformed > 0) {
+      out.push('  No line could be read: if the log is not in the otel_json format, say how it is written with --log-format, or with --nginx-conf and --log-format-name.');
+    }
   } else {
     for (const u of result.upstreams) out.push(`  ${u.signature.suspected ? '✗' : '✓'} ${u.verdict}`);
     for (const g of suspectedGroups) out.push(`  ✗ ${g.verdict}`);

@@ -132,6 +132,30 @@ describe('analyze command', () => {
     expect(r.stderr).toBe(`nginx-otel-sidecar analyze: Cannot read ${missing}: no such file.\n`);
   });
 
+  it('text formats: --nginx-conf with --log-format-name, or --log-format, read the recorded text log', async () => {
+    const log = join(FIXTURES, 'text-combined.log');
+    const conf = join(FIXTURES, 'text-formats.conf');
+    const viaConf = JSON.parse((await run([log, '--json', '--nginx-conf', conf, '--log-format-name', 'otel_text'])).stdout) as JsonReport;
+    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
+    expect(viaConf.lines).toBe(lines.length);
+    expect(viaConf.malformed).toBe(0);
+    const attempts = lines.map((l) => /ua="([^"]*)"/.exec(l)![1]).filter((ua) => ua !== '-').flatMap((ua) => ua.split(/, | : /));
+    expect(viaConf.upstreams.reduce((n, u) => n + u.attempts, 0)).toBe(attempts.length);
+    const format = /log_format otel_text '([^']*)'/.exec(readFileSync(conf, 'utf8'))![1];
+    const viaFormat = JSON.parse((await run([log, '--json', '--log-format', format])).stdout) as JsonReport;
+    expect({ ...viaFormat, elapsed_seconds: 0 }).toEqual({ ...viaConf, elapsed_seconds: 0 });
+    // The default (JSON) parser counts every text line as malformed, and says so.
+    const asJson = await run([log]);
+    expect(asJson.exitCode).toBe(0);
+    expect(asJson.stdout).toContain(`${lines.length} lines (${lines.length} malformed)`);
+  });
+
+  it('contradictory format options: one sentence, exit code 2', async () => {
+    const r = await run([SYN, '--log-format', '$msec', '--log-format-name', 'combined']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^nginx-otel-sidecar analyze: --log-format cannot be combined with [^\n]*\.\n$/);
+  });
+
   it('--step-tolerance: validated, and a narrower window counts fewer connects at the 1 s step', async () => {
     expect((await run([SYN, '--step-tolerance', '2'])).exitCode).not.toBe(0);
     expect((await run([SYN, '--step-tolerance', 'abc'])).exitCode).not.toBe(0);
