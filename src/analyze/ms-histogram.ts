@@ -4,12 +4,13 @@
  * nginx logs every time it has ($request_time, $upstream_*_time) with millisecond
  * resolution, so counting each millisecond value loses nothing: quantiles are exact
  * (nearest rank), histograms merge and subtract exactly, and memory is bounded by the
- * largest value seen rather than by the number of lines. Values up to DENSE_LIMIT_MS
+ * largest value seen rather than by the number of lines. Values below DENSE_LIMIT_MS
  * live in a growable Uint32Array (most upstream times are far below a second, so the
  * array stays small); rarer, longer values go to a Map. Durations with a finer
- * resolution (other log sources) are rounded to the nearest millisecond.
+ * resolution (other log sources) are rounded to the nearest millisecond. Memory per
+ * histogram: at most 64 KiB dense, plus one Map entry per distinct value above 16 s.
  */
-const DENSE_LIMIT_MS = 1 << 17; // ≈131 s
+const DENSE_LIMIT_MS = 1 << 14; // ≈16 s: at most 64 KiB per histogram
 const INITIAL_DENSE = 256;
 
 export class MsHistogram {

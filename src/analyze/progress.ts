@@ -40,7 +40,7 @@ export class Progress {
     const pct = t.size !== undefined && t.size > 0 ? ` ${Math.min(100, (100 * t.bytes) / t.size).toFixed(0)} %` : '';
     const rate = seconds > 0 ? `, ${formatCount(t.lines / seconds)} lines/s` : '';
     const which = t.inputs > 1 ? ` [${t.input + 1}/${t.inputs}]` : '';
-    const text = `analyze${which} ${t.name}:${pct} ${formatCount(t.lines)} lines, ${(t.bytes / 1048576).toFixed(0)} MiB${rate}`;
+    const text = `analyze${which} ${t.name}:${pct} ${formatCount(t.lines)} lines, ${(t.bytes / 1048576).toFixed(0)} MiB read${rate}`;
     if (this.stream.isTTY === true) this.stream.write(`\r\x1b[K${text}`);
     else this.stream.write(`${text}\n`);
     this.wrote = true;

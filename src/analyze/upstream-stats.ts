@@ -16,8 +16,8 @@
  * Attempt-level figures (connect/header/response times, failed connects, step clusters)
  * are counted per address and summed for groups. Request-level figures (request time and
  * how many slow requests contain a stalled connect) are counted per address (each request
- * that tried it, once) and per "attempt set" (the addresses of one attempt list), which
- * merge exactly into groups because every attempt list lies inside one group.
+ * that tried it, once) and per group (each attempt list once: every list lies inside one
+ * group), the latter kept at the root of a union-find that grows as records come.
  */
 import type { AccessRecord, UpstreamAttempt } from '../parse/access-record.js';
 import { MsHistogram } from './ms-histogram.js';
@@ -103,8 +103,13 @@ export function isUpstreamName(address: string): boolean {
 /** Accumulates records; `stepTolerance` decides which connects count as stalled (see syn-signature: stepOf). */
 export class UpstreamStatsCollector {
   readonly byAddress = new Map<string, AddressStats>();
-  /** Keyed by the sorted, comma-joined addresses of one attempt list. */
-  private readonly bySet = new Map<string, { members: string[]; requests: RequestStats }>();
+  /**
+   * Union-find over the addresses (and upstream names) tried within one attempt list, kept
+   * as the records come, with the request-level stats of each component at its root (merged
+   * when two components join): memory stays one entry per address.
+   */
+  private readonly parent = new Map<string, string>();
+  private readonly componentRequests = new Map<string, RequestStats>();
   /** Records seen, and those that had at least one upstream attempt. */
   records = 0;
   proxiedRecords = 0;
@@ -129,25 +134,28 @@ export class UpstreamStatsCollector {
       const address = this.address(a.address);
       const stalled = this.addAttempt(address.attempts, a, true, false);
       addRequest(address.requests, requestTime, stalled, false);
-      addRequest(this.set(a.address, [a.address]), requestTime, stalled, false);
+      addRequest(this.componentRequests.get(this.root(a.address))!, requestTime, stalled, false);
       return;
     }
 
     // Several attempts: split into attempt lists (one per upstream group, " : " in the log).
     const stalledAt = new Set<string>();
     let listStart = 0;
+    let listStalled = false;
     for (let i = 0; i < n; i++) {
       const a = attempts[i];
       const first = i === listStart;
       const last = i === n - 1 || attempts[i + 1].group !== a.group;
       const stalled = this.addAttempt(this.address(a.address).attempts, a, first, !last);
-      if (stalled) stalledAt.add(a.address);
+      if (stalled) {
+        stalledAt.add(a.address);
+        listStalled = true;
+      }
+      if (!first) this.union(attempts[listStart].address, a.address);
       if (last) {
-        const list = attempts.slice(listStart, i + 1);
-        const members = [...new Set(list.map((x) => x.address))].sort();
-        const listStalled = list.some((x) => stalledAt.has(x.address));
-        addRequest(this.set(members.join(','), members), requestTime, listStalled, list.length > 1);
+        addRequest(this.componentRequests.get(this.root(a.address))!, requestTime, listStalled, i > listStart);
         listStart = i + 1;
+        listStalled = false;
       }
     }
     // Per address: each request once, however often it tried the address.
@@ -188,64 +196,54 @@ export class UpstreamStatsCollector {
     if (stats === undefined) {
       stats = { address, attempts: new AttemptStats(), requests: new RequestStats() };
       this.byAddress.set(address, stats);
+      this.parent.set(address, address);
+      this.componentRequests.set(address, new RequestStats());
     }
     return stats;
   }
 
-  private set(key: string, members: string[]): RequestStats {
-    let entry = this.bySet.get(key);
-    if (entry === undefined) {
-      entry = { members, requests: new RequestStats() };
-      this.bySet.set(key, entry);
+  private root(x: string): string {
+    let root = x;
+    for (let up = this.parent.get(root)!; up !== root; up = this.parent.get(root)!) root = up;
+    for (let node = x; node !== root;) {
+      const next = this.parent.get(node)!;
+      this.parent.set(node, root);
+      node = next;
     }
-    return entry.requests;
+    return root;
+  }
+
+  private union(a: string, b: string): void {
+    const ra = this.root(a);
+    const rb = this.root(b);
+    if (ra === rb) return;
+    const sa = this.componentRequests.get(ra)!;
+    const sb = this.componentRequests.get(rb)!;
+    const [keep, drop] = sa.requests >= sb.requests ? [ra, rb] : [rb, ra];
+    this.componentRequests.get(keep)!.mergeFrom(this.componentRequests.get(drop)!);
+    this.componentRequests.delete(drop);
+    this.parent.set(drop, keep);
   }
 
   /** Upstream groups of two or more addresses (see the file comment), largest first. */
   groups(): GroupStats[] {
-    // Union-find over addresses (and upstream names) that shared an attempt list.
-    const parent = new Map<string, string>();
-    const find = (x: string): string => {
-      let root = x;
-      while (parent.get(root) !== root) root = parent.get(root)!;
-      let node = x;
-      while (node !== root) {
-        const next = parent.get(node)!;
-        parent.set(node, root);
-        node = next;
-      }
-      return root;
-    };
-    for (const address of this.byAddress.keys()) parent.set(address, address);
-    for (const { members } of this.bySet.values()) {
-      for (let i = 1; i < members.length; i++) {
-        const a = find(members[0]);
-        const b = find(members[i]);
-        if (a !== b) parent.set(a, b);
-      }
-    }
     const components = new Map<string, string[]>();
     for (const address of this.byAddress.keys()) {
-      const root = find(address);
+      const root = this.root(address);
       const list = components.get(root);
       if (list === undefined) components.set(root, [address]);
       else list.push(address);
     }
     const groups: GroupStats[] = [];
-    for (const all of components.values()) {
+    for (const [root, all] of components) {
       const names = all.filter(isUpstreamName).sort();
       const members = all.filter((a) => !isUpstreamName(a)).sort();
       if (members.length < 2) continue;
       const attempts = new AttemptStats();
       for (const m of all) attempts.mergeFrom(this.byAddress.get(m)!.attempts);
-      groups.push({ name: names.length > 0 ? names.join(',') : undefined, members, attempts, requests: new RequestStats() });
-    }
-    const groupOf = new Map<string, GroupStats>();
-    for (const g of groups) for (const m of g.members) groupOf.set(m, g);
-    for (const { members, requests } of this.bySet.values()) {
-      const member = members.find((m) => !isUpstreamName(m));
-      const g = member === undefined ? undefined : groupOf.get(member);
-      if (g !== undefined) g.requests.mergeFrom(requests);
+      const requests = new RequestStats();
+      requests.mergeFrom(this.componentRequests.get(root)!);
+      groups.push({ name: names.length > 0 ? names.join(',') : undefined, members, attempts, requests });
     }
     return groups.sort((a, b) => b.attempts.attempts - a.attempts.attempts);
   }

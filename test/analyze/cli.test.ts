@@ -168,7 +168,7 @@ describe('analyze command', () => {
   it('progress: on stderr only when it is a terminal or with --progress, cleared at the end on a terminal', async () => {
     expect((await run([STEADY])).stderr).toBe('');
     const forced = await run([STEADY, '--progress']);
-    expect(forced.stderr).toMatch(/^analyze .*steady-slow\.json\.log: \d+ % [\d,]+ lines, \d+ MiB/);
+    expect(forced.stderr).toMatch(/^analyze .*steady-slow\.json\.log: \d+ % [\d,]+ lines, \d+ MiB read/);
     const tty = await run([STEADY], { tty: true });
     expect(tty.stderr.startsWith('\r\x1b[K')).toBe(true);
     expect(tty.stderr.endsWith('\r\x1b[K')).toBe(true);

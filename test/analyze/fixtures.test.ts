@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyzeFiles, type AnalysisResult } from '../../src/analyze/analyze.js';
+import { analyzeFiles, analyzeLines, type AnalysisResult } from '../../src/analyze/analyze.js';
 import { toJsonReport } from '../../src/analyze/json-report.js';
 import { JsonLineParser } from '../../src/parse/json-line-parser.js';
 
@@ -219,8 +219,10 @@ describe('analyze: the JSON field scan gives the same answers as the full parser
     it(name, async () => {
       const fast = toJsonReport(await analyzeFiles([fixture(name)]));
       const full = toJsonReport(await analyzeFiles([fixture(name)], { parser: new JsonLineParser() }));
-      fast.elapsed_seconds = full.elapsed_seconds = 0;
+      const inMemory = toJsonReport(analyzeLines(readFileSync(fixture(name), 'latin1').split('\n')));
+      fast.elapsed_seconds = full.elapsed_seconds = inMemory.elapsed_seconds = 0;
       expect(fast).toEqual(full);
+      expect({ ...inMemory, inputs: fast.inputs, malformed_examples: fast.malformed_examples }).toEqual(fast);
     });
   }
 });
