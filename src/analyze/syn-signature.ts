@@ -5,7 +5,7 @@
  * timeout, so the connect lasts "step + one normal connect": 1 s, 3 s, 7 s… with classic
  * backoff, 1, 2, 3, 4 s… with Linux ≥ 6.5's tcp_syn_linear_timeouts. Connects are counted
  * per step (steps from model/syn-retransmit) in the window [step − 5 ms, step + tolerance +
- * drift), see `stepOf`. Counting is not enough, because an upstream can be slow for other
+ * drift), see model/syn-retransmit. Counting is not enough, because an upstream can be slow for other
  * reasons; a step cluster is taken as the signature only when it stands out. The rules,
  * applied to each step's cluster:
  *
@@ -25,48 +25,19 @@
  * An upstream is suspected when some step passes R1–R3. Its suspected connects are those
  * of every step passing R1 and R2 (higher steps are naturally rare: a connect needs two or
  * more drops in a row to reach them). The retransmission schedule is inferred from which
- * steps occur: some exist only in the linear schedule (2, 4 s…), others only in the classic
- * one (15, 31 s…); both lists come from model/syn-retransmit.
+ * steps occur (see LINEAR_ONLY below); both lists come from model/syn-retransmit.
  *
  * Impact on the request-time p99: of the requests at or above the p99 of `$request_time`,
  * the share that were "stalled" at this upstream — a connect inside a step window, or a
  * connect that timed out (status 504 without a connect time: every SYN within
  * proxy_connect_timeout went unanswered) — and the p99 the requests would have without them.
  */
-import { CLASSIC_STEPS, DEFAULT_STEP_TOLERANCE, LINEAR_STEPS, SYN_RETRANSMIT_STEPS } from '../model/syn-retransmit.js';
+import { BELOW_STEP, CLASSIC_STEPS, DEFAULT_STEP_TOLERANCE, LINEAR_STEPS, stepWindow, synRetransmitStep } from '../model/syn-retransmit.js';
 import type { MsHistogram } from './ms-histogram.js';
 import type { AttemptStats, RequestStats } from './upstream-stats.js';
 
-/** Below a step, a connect still counts if it is this close: nginx rounds to milliseconds. */
-const BELOW_STEP = 0.005;
-
-/**
- * Allowance for late timers, as a share of the time beyond the first step. The kernel's
- * retransmission timers fire a little late each time, so later steps land further above
- * their nominal time: measured with real nginx on Linux 6.18, +10–35 ms at 1 s, +40–70 ms
- * at 2 s and 3 s, +180–300 ms at 7 s (classic), +0.5 s at 35 s (linear). 5 % of (step − 1 s)
- * covers that and keeps the windows of neighbouring steps (1 s apart) from overlapping.
- */
-export const STEP_DRIFT = 0.05;
-
-/** Width of a step's counting window: [step − 5 ms, step + stepWindow(step, tolerance)). */
-export function stepWindow(step: number, tolerance: number): number {
-  return tolerance + STEP_DRIFT * (step - 1);
-}
-
-/**
- * The retransmission step (seconds) a connect time sits just above, or undefined. Like the
- * model's `synRetransmitStep` (same steps, same tolerance for the first step) plus the
- * drift allowance above for the later steps.
- */
-export function stepOf(connectTime: number, tolerance = DEFAULT_STEP_TOLERANCE): number | undefined {
-  if (connectTime < 1 - BELOW_STEP) return undefined;
-  for (const step of SYN_RETRANSMIT_STEPS) {
-    if (connectTime < step - BELOW_STEP) return undefined;
-    if (connectTime < step + stepWindow(step, tolerance)) return step;
-  }
-  return undefined;
-}
+/** The step a connect time sits just above: the span model's rule, so analyze and spans agree. */
+export const stepOf = synRetransmitStep;
 
 /** The thresholds of rules R1–R3 (see the file comment). */
 export const DETECTION_RULES = {
@@ -80,9 +51,15 @@ export const DETECTION_RULES = {
   minShare: 0.0001,
 } as const;
 
-/** Steps that occur in only one schedule tell which one the kernel used. */
+/**
+ * Steps that occur in only one schedule tell which one the kernel used (linear: 2, 4, 5,
+ * 11, 19, 35 s; classic: 15, 31, 63 s). 3 s and 7 s are in both, but under the linear
+ * schedule a connect passes 2 s before it can reach them, so 3 s or 7 s without 2 s is
+ * classic too.
+ */
 const LINEAR_ONLY = new Set(LINEAR_STEPS.filter((s) => !CLASSIC_STEPS.includes(s)));
 const CLASSIC_ONLY = new Set(CLASSIC_STEPS.filter((s) => !LINEAR_STEPS.includes(s)));
+const CLASSIC_PAST_FIRST = CLASSIC_STEPS.filter((s) => s > 1);
 
 export interface StepCluster {
   /** The retransmission step, seconds. */
@@ -178,7 +155,8 @@ export function detectSynSignature(attempts: AttemptStats, requests: RequestStat
   const standing = result.steps.filter((s) => s.standsOut);
   result.suspectedConnects = standing.reduce((sum, s) => sum + s.count, 0);
   const linear = standing.some((s) => LINEAR_ONLY.has(s.step));
-  const classic = standing.some((s) => CLASSIC_ONLY.has(s.step));
+  const classic = standing.some((s) => CLASSIC_ONLY.has(s.step)) ||
+    (!linear && standing.some((s) => CLASSIC_PAST_FIRST.includes(s.step)));
   result.schedule = linear && classic ? 'mixed' : linear ? 'linear' : classic ? 'classic' : 'unknown';
   return result;
 }

@@ -35,7 +35,7 @@ export class MalformedLineReporter {
   }
 }
 
-/** Byte offset of line `index` of a file chunk; computed only for reports (lines are rare). */
+/** Byte offset of line `index` of a file chunk, for reports only (malformed lines are rare); approximate after a truncated line or invalid UTF-8, whose bytes the string no longer has. */
 function lineOffset(chunk: LineChunk, index: number): number {
   let offset = chunk.startOffset ?? 0;
   for (let i = 0; i < index; i++) offset += Buffer.byteLength(chunk.lines[i]) + 1;

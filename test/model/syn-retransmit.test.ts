@@ -9,6 +9,9 @@ describe('synRetransmitStep', () => {
     expect(synRetransmitStep(4.0)).toBe(4);
     expect(synRetransmitStep(7.15)).toBe(7);
     expect(synRetransmitStep(15.001)).toBe(15);
+    expect(synRetransmitStep(5.15)).toBe(5); // linear: 1, 2, 3, 4, 5, 7, 11, 19, 35 s
+    expect(synRetransmitStep(11.2)).toBe(11);
+    expect(synRetransmitStep(7.29)).toBe(7); // later timers fire later: the window widens
     expect(synRetransmitStep(0.999)).toBe(1);
   });
 
@@ -17,7 +20,8 @@ describe('synRetransmitStep', () => {
     expect(synRetransmitStep(0.04)).toBeUndefined();
     expect(synRetransmitStep(0.9)).toBeUndefined();
     expect(synRetransmitStep(1.5)).toBeUndefined();
-    expect(synRetransmitStep(5.0)).toBeUndefined();
+    expect(synRetransmitStep(5.6)).toBeUndefined();
+    expect(synRetransmitStep(6.0)).toBeUndefined();
     expect(synRetransmitStep(1.25)).toBeUndefined();
     expect(synRetransmitStep(1.25, 0.3)).toBe(1);
   });
