@@ -4,6 +4,9 @@ import { RequestSpanModel } from '../model/request-spans.js';
 import { sidecarResource } from '../model/resource.js';
 import { TailSampler } from '../model/tail-sampler.js';
 import { MalformedLineReporter } from '../ops/malformed-line-reporter.js';
+import { startMetrics, type MetricsPipeline } from '../ops/metrics/metrics-pipeline.js';
+import type { MetricsOptions } from '../ops/metrics/metrics-options.js';
+import type { RequestMetricsRecorder } from '../ops/metrics/request-metrics-recorder.js';
 import { PipelineStats } from '../ops/pipeline-stats.js';
 import { createLineParser } from '../parse/create-parser.js';
 import { VERSION } from '../version.js';
@@ -12,7 +15,7 @@ import { LocalProcessor } from './local-processor.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** Everything parse → model → deliver needs; plain data, so workers can be built from it. */
-export interface ProcessorOptions {
+export interface ProcessorOptions extends MetricsOptions {
   logFormat?: string;
   escape?: 'default' | 'json' | 'none';
   nginxConf?: string;
@@ -37,7 +40,7 @@ export interface ProcessorOptions {
 }
 
 /** The stages in this thread. */
-export function assembleLocalProcessor(options: ProcessorOptions, log: (message: string) => void, giveUpAfterMs?: number): LocalProcessor {
+export function assembleLocalProcessor(options: ProcessorOptions, log: (message: string) => void, giveUpAfterMs?: number, metrics?: RequestMetricsRecorder): LocalProcessor {
   const parser = createLineParser(options);
   const model = new RequestSpanModel({
     resource: sidecarResource(options.serviceName),
@@ -66,16 +69,25 @@ export function assembleLocalProcessor(options: ProcessorOptions, log: (message:
     honourParent: options.honourParentSampling,
     stepTolerance: options.stepTolerance,
   });
-  return new LocalProcessor(parser, model, sampler, batcher, stats, new MalformedLineReporter(log));
+  return new LocalProcessor(parser, model, sampler, batcher, stats, new MalformedLineReporter(log), metrics);
 }
 
 /**
  * In this thread or in workers. Options are checked here first (a bad --log-format fails
  * at start-up with one sentence, not inside a worker); the console exporter stays in this
- * thread so trees print in log order.
+ * thread so trees print in log order. Metrics (started here unless the caller passes its own
+ * MetricsPipeline, or null for none) are recorded where spans are built and shut down after
+ * the processor.
  */
-export function assembleProcessor(options: ProcessorOptions, log: (message: string) => void, fail: (error: Error) => void, giveUpAfterMs?: number): ChunkProcessor {
-  if (options.workers === 0 || options.exporter === 'console') return assembleLocalProcessor(options, log, giveUpAfterMs);
+export function assembleProcessor(
+  options: ProcessorOptions, log: (message: string) => void, fail: (error: Error) => void, giveUpAfterMs?: number,
+  metrics: MetricsPipeline | null = startMetrics(options, log),
+): ChunkProcessor {
+  if (options.workers === 0 || options.exporter === 'console') {
+    const local = assembleLocalProcessor(options, log, giveUpAfterMs, metrics?.localRecorder());
+    return metrics === null ? local : metrics.around(local);
+  }
   createLineParser(options);
-  return new WorkerPool(options.workers, { options, giveUpAfterMs }, fail);
+  const pool = new WorkerPool(options.workers, { options, giveUpAfterMs, metrics: metrics !== null }, fail, metrics?.merge);
+  return metrics === null ? pool : metrics.around(pool);
 }

@@ -6,6 +6,7 @@ import type { RequestSpanModel } from '../model/request-spans.js';
 import type { TailSampler } from '../model/tail-sampler.js';
 import { callerContext } from '../model/trace-context.js';
 import type { MalformedLineReporter } from '../ops/malformed-line-reporter.js';
+import type { RequestMetricsRecorder } from '../ops/metrics/request-metrics-recorder.js';
 import type { PipelineStats } from '../ops/pipeline-stats.js';
 import { MalformedLineError } from '../parse/access-record.js';
 import type { LineParser } from '../parse/line-parser.js';
@@ -20,6 +21,7 @@ export class LocalProcessor implements ChunkProcessor {
     private readonly batcher: SpanBatcher,
     private readonly counters: PipelineStats,
     private readonly malformed: MalformedLineReporter,
+    private readonly metrics?: RequestMetricsRecorder,
   ) {}
 
   process(chunk: LineChunk, delivered: () => void): Promise<void> {
@@ -36,10 +38,13 @@ export class LocalProcessor implements ChunkProcessor {
         const decision = this.sampler.decide(record, caller);
         if (decision === 'out') {
           this.counters.requestsSampledOut++;
+          this.metrics?.record(record);
           continue;
         }
         if (decision === 'cause') this.counters.requestsKeptForCause++;
+        const first = spans.length;
         this.model.spans(record, spans, caller);
+        this.metrics?.record(record, spans, first);
       } catch (err) {
         if (!(err instanceof MalformedLineError)) throw err;
         this.counters.linesMalformed++;

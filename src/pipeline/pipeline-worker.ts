@@ -1,5 +1,6 @@
 // A pipeline worker thread: parse → model → deliver for the chunks the pool sends it.
 import { parentPort, workerData } from 'node:worker_threads';
+import { RequestMetricsRecorder } from '../ops/metrics/request-metrics-recorder.js';
 import { assembleLocalProcessor } from './assemble-processor.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-messages.js';
 
@@ -8,10 +9,11 @@ const port = parentPort!;
 const setup = workerData as WorkerSetup;
 const post = (message: FromWorker) => port.postMessage(message);
 const log = (message: string) => post({ t: 'log', text: `${new Date().toISOString()} nginx-otel-sidecar: ${message}\n` });
-const processor = assembleLocalProcessor(setup.options, log, setup.giveUpAfterMs);
+const metrics = setup.metrics === true ? new RequestMetricsRecorder(setup.options.stepTolerance) : undefined;
+const processor = assembleLocalProcessor(setup.options, log, setup.giveUpAfterMs, metrics);
 const snapshot = () => ({ ...processor.stats() });
 
-const statsTimer = setInterval(() => post({ t: 'stats', stats: snapshot() }), STATS_INTERVAL_MS);
+const statsTimer = setInterval(() => post({ t: 'stats', stats: snapshot(), metrics: metrics?.takeDelta() }), STATS_INTERVAL_MS);
 
 // Chunks are taken one at a time, in the order they came: `process` resolves once the
 // batcher has room, and only then is the next chunk started.
@@ -30,14 +32,14 @@ port.on('message', (message: ToWorker) => {
     case 'flush':
       queue = queue.then(async () => {
         const ok = await processor.flush(message.timeoutMs);
-        post({ t: 'flushed', ok, stats: snapshot() });
+        post({ t: 'flushed', ok, stats: snapshot(), metrics: metrics?.takeDelta() });
       });
       break;
     case 'shutdown':
       queue = queue.then(async () => {
         clearInterval(statsTimer);
         await processor.shutdown();
-        post({ t: 'shut', stats: snapshot() });
+        post({ t: 'shut', stats: snapshot(), metrics: metrics?.takeDelta() });
       });
       break;
   }

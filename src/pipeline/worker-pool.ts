@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { LineChunk } from '../input/line-chunk.js';
+import type { MetricsDelta } from '../ops/metrics/metrics-delta.js';
 import { PipelineStats } from '../ops/pipeline-stats.js';
 import type { ChunkProcessor } from './chunk-processor.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-messages.js';
@@ -28,7 +29,7 @@ export class WorkerPool implements ChunkProcessor {
   private capacityWaiters: Array<() => void> = [];
   private closing = false;
 
-  constructor(count: number, setup: WorkerSetup, private readonly fail: (error: Error) => void) {
+  constructor(count: number, setup: WorkerSetup, private readonly fail: (error: Error) => void, private readonly onMetrics?: (delta: MetricsDelta) => void) {
     for (let i = 0; i < count; i++) {
       const worker = new Worker(new URL('./pipeline-worker.js', import.meta.url), { workerData: setup });
       const entry: PoolWorker = { worker, unaccepted: 0, stats: new PipelineStats() };
@@ -85,6 +86,7 @@ export class WorkerPool implements ChunkProcessor {
   }
 
   private onMessage(entry: PoolWorker, message: FromWorker): void {
+    if ('metrics' in message && message.metrics !== undefined) this.onMetrics?.(message.metrics);
     switch (message.t) {
       case 'accepted':
         entry.unaccepted--;
