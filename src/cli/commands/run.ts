@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { CheckpointStore } from '../../deliver/checkpoint-store.js';
 import { InOrderAcknowledger } from '../../deliver/delivery-ticket.js';
@@ -20,6 +20,7 @@ interface RunOptions extends ExportOptions {
   file: string[];
   syslog: string[];
   checkpoint?: string;
+  checkpointInterval: number;
   startAt: 'end' | 'beginning';
   shutdownTimeout: number;
   statusInterval: number;
@@ -39,6 +40,7 @@ export function runCommand(): Command {
     .option('--file <path>', 'an access log to follow; a glob (/var/log/nginx/*.log) follows every live file it matches; - reads standard input (repeatable)', collect, [])
     .option('--syslog <address>', 'receive what nginx sends with access_log syslog:server=…: udp://127.0.0.1:5140, 127.0.0.1:5140 or unix:/path (repeatable)', collect, [])
     .option('--checkpoint <path>', 'remember how far each file was delivered, to resume there after a restart')
+    .option('--checkpoint-interval <seconds>', 'how often delivered positions are written to --checkpoint (after a crash, what was delivered since the last write is sent again)', positiveSeconds, 1)
     .addOption(new Option('--start-at <where>', 'where to start in a file with no checkpoint').choices(['end', 'beginning']).default('end'))
     .option('--max-line-bytes <n>', 'longer lines are cut to this and counted', positiveInteger, 1024 * 1024)
     .option('--listen <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here, e.g. 127.0.0.1:9464')
@@ -117,7 +119,7 @@ async function run(options: RunOptions): Promise<number> {
     throw err;
   }
   if (ops !== undefined) log(`serving ${ops.url}/metrics, /healthz and /readyz`);
-  checkpoint?.startAutoFlush();
+  checkpoint?.startAutoFlush(options.checkpointInterval * 1000);
   const status = new StatusLine(() => processor!.stats(), inputs, log);
   if (options.statusInterval > 0) status.start(options.statusInterval * 1000);
 
@@ -217,6 +219,12 @@ async function withTimeout(promise: Promise<unknown> | undefined, ms: number): P
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([promise, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
   clearTimeout(timer);
+}
+
+function positiveSeconds(value: string): number {
+  const n = seconds(value);
+  if (n < 0.01) throw new InvalidArgumentError('at least 0.01 seconds');
+  return n;
 }
 
 function collect(value: string, previous: string[]): string[] {
