@@ -67,6 +67,11 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
   };
   const server: Server = createServer(async (req, res) => {
     const body = await readBody(req);
+    if (req.url !== '/v1/traces') {
+      // The sidecar also exports metrics to the same collector: accept and ignore them.
+      res.writeHead(200).end();
+      return;
+    }
     receiver.requests++;
     if (status !== 200) {
       res.writeHead(status, extraHeaders).end();
