@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 source scripts/env.sh
-exec node dist/src/cli/main.js replay --exporter console samples/quickstart.log "$@"
+exec node dist/src/cli/bin.js replay --exporter console samples/quickstart.log "$@"

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { analyzeCommand } from './commands/analyze.js';

@@ -18,7 +18,6 @@ export class LogSpan implements ReadableSpan {
   readonly droppedAttributesCount = 0;
   readonly droppedEventsCount = 0;
   readonly droppedLinksCount = 0;
-  readonly duration: HrTime;
   readonly startTime: HrTime;
   readonly endTime: HrTime;
   readonly parentSpanContext?: SpanContext;
@@ -41,7 +40,11 @@ export class LogSpan implements ReadableSpan {
     this.parentSpanContext = parent;
     this.startTime = microsToHrTime(startMicros);
     this.endTime = microsToHrTime(endMicros);
-    this.duration = microsToHrTime(endMicros - startMicros);
+  }
+
+  /** Computed on demand: the OTLP serializer does not read it. */
+  get duration(): HrTime {
+    return microsToHrTime(this.endMicros - this.startMicros);
   }
 
   spanContext(): SpanContext {

@@ -25,11 +25,19 @@ export class JsonLineParser implements LineParser {
 
   parse(line: string): AccessRecord {
     const object = parseJsonObject(line);
-    const vars: NginxVariables = {};
     const map = this.keyToVariable;
+    if (map.size === 0) {
+      // Keys are variable names: use the parsed object as it is (no copy on the hot path).
+      for (const key in object) {
+        const value = object[key];
+        if (typeof value !== 'string') object[key] = value === null || value === undefined ? undefined : String(value);
+      }
+      return toAccessRecord(object as NginxVariables, line);
+    }
+    const vars: NginxVariables = {};
     for (const key in object) {
       const value = object[key];
-      const name = map.size === 0 ? key : (map.get(key) ?? key);
+      const name = map.get(key) ?? key;
       vars[name] = value === null || value === undefined ? undefined : typeof value === 'string' ? value : String(value);
     }
     return toAccessRecord(vars, line);
