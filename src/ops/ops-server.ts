@@ -86,7 +86,6 @@ function handle(req: IncomingMessage, res: ServerResponse, sources: OpsSources):
         return;
       }
       case '/healthz':
-      case '/livez':
         verdict(res, req, checkHealth(sources.health()));
         return;
       case '/readyz':
