@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckpointStore } from '../../deliver/checkpoint-store.js';
 import { InOrderAcknowledger } from '../../deliver/delivery-ticket.js';
 import { FileGlobInput } from '../../input/file-glob-input.js';
@@ -80,7 +81,6 @@ async function run(options: RunOptions): Promise<number> {
     inputs.push(new StdinInput({ maxLineBytes: options.maxLineBytes }));
     health.push({ name: 'stdin', isOpen: () => true });
   }
-  const syslogs: SyslogInput[] = [];
   for (const address of options.syslog) {
     const input = new SyslogInput({ listen: syslogServer(address), warn: log });
     let open = false;
@@ -89,7 +89,6 @@ async function run(options: RunOptions): Promise<number> {
       const where = input.address.kind === 'unix' ? `unix:${input.address.path}` : `udp ${input.address.host}:${input.port()}`;
       log(`listening for syslog on ${where}`);
     }, () => {});
-    syslogs.push(input);
     inputs.push(input);
     health.push({ name: `syslog ${address}`, isOpen: () => open });
   }
@@ -143,17 +142,19 @@ async function run(options: RunOptions): Promise<number> {
     log(`${why}: exiting with ${s.spansQueued} spans undelivered; the checkpoint points before them, so files are read from there on restart`);
     process.exit(await finish(1));
   };
-  const onSignal = (signal: string) => {
-    if (stopping) {
-      void forceExit(`second ${signal}`);
-      return;
-    }
+  /** Stops reading; from here on, at most --shutdown-timeout until the process exits. */
+  const beginStop = (why: string) => {
+    if (stopping && hardStop !== undefined) return;
     stopping = true;
-    stopAt = Date.now();
-    log(`${signal}: stopping reads, delivering what is queued (up to ${options.shutdownTimeout} s)`);
+    stopAt ??= Date.now();
+    log(`${why}: stopping reads, delivering what is queued (up to ${options.shutdownTimeout} s)`);
     stop.abort();
     // Reads and the flush wait for the collector; this is the promise that they will not wait longer.
-    hardStop = setTimeout(() => void forceExit('shutdown timeout'), options.shutdownTimeout * 1000 + 500);
+    hardStop = setTimeout(() => void forceExit('shutdown timeout'), Math.max(0, stopAt + options.shutdownTimeout * 1000 + 500 - Date.now()));
+  };
+  const onSignal = (signal: string) => {
+    if (hardStop !== undefined) void forceExit(`second ${signal}`);
+    else beginStop(signal);
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
@@ -162,19 +163,15 @@ async function run(options: RunOptions): Promise<number> {
 
   let failure: Error | undefined;
   await Promise.all(inputs.map((input) => follow(input, processor!, stop.signal).catch((err: Error) => {
-    if (failure === undefined) {
-      failure = err;
-      log(`input failed: ${err.message}; stopping`);
-    }
-    stopping = true;
-    stopAt ??= Date.now();
-    stop.abort();
+    failure ??= err;
+    beginStop(`input failed: ${err.message}`);
   })));
 
   // Inputs ended: a signal, a failure, or every input reached its end (stdin EOF).
   const budget = stopAt === undefined ? options.shutdownTimeout * 1000 : Math.max(0, stopAt + options.shutdownTimeout * 1000 - Date.now());
   stopping = true;
-  const delivered = await processor.flush(budget);
+  // (a worker takes the flush only after the chunks it holds, which wait while the collector is away)
+  const delivered = await Promise.race([processor.flush(budget), sleep(budget + 500).then(() => false)]);
   if (hardStop !== undefined) clearTimeout(hardStop);
   await withTimeout(processor.shutdown(), LAST_STEPS_MS);
   const s = processor.stats();
