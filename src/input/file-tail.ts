@@ -33,10 +33,27 @@ import { DEFAULT_MAX_LINE_BYTES, LineSplitter, type LineBatch } from './line-spl
  * the old file is still the live one).
  *
  * Copytruncate: the file shrinking below the read offset, or its first bytes changing, is a
- * truncation. The unread tail of the old content is then looked for in a sibling whose
- * first bytes are the old fingerprint (the copy, e.g. `access.log.1`) and read first; then
- * the truncated file from 0. Lines written between the copy and the truncation are gone for
- * every reader (copytruncate's known gap) and are not counted.
+ * truncation. The size is seen every poll; the first bytes are checked every poll and also
+ * after every read that returned data, before any of it is used: a file truncated and
+ * regrown past the read offset between two polls would otherwise hand over new content as
+ * the continuation of the old (a partial line glued to the middle of a new one, lines read
+ * twice). When the check fails, that read is dropped and the partial line held is forgotten.
+ * The unread tail of the old content is then looked for in a sibling whose first bytes are
+ * the old fingerprint (the copy, e.g. `access.log.1`) and read first, from the last line
+ * start; then the truncated file from 0. Lines written between the copy and the truncation
+ * are gone for every reader (copytruncate's known gap) and are not counted.
+ *
+ * Several copytruncates before the reader gets to the file (the sink held it, e.g. a long
+ * collector outage): every poll, also while the sink blocks, the watch reads the first
+ * bytes of each file nginx may write and remembers each new content it sees there. On the
+ * truncation, after the copy of the old content, a sibling is looked for whose first bytes
+ * match each remembered content the file no longer has, oldest first, and read whole; then
+ * the file from 0. Limits: only contents the watch saw can be found, so one that began and
+ * was copied away within one poll interval is not read (nothing in the file says it
+ * existed: its copy stays on disk, unread, not counted); a content seen with fewer than 64
+ * bytes is counted but cannot be recognised by its first bytes, its copy is not read either;
+ * the remembered contents and queued copies are not checkpointed (after a restart only the
+ * checkpointed file is looked for, as below).
  *
  * Checkpoints: each chunk's `resume` is the position after its last line; `acknowledge`
  * passes it to the store (only the pipeline calls it, after the collector acknowledged). On
@@ -93,12 +110,21 @@ interface TailFile {
   isCopy: boolean;
   /** Acknowledged offset (for lag). */
   acked: number;
+  /**
+   * Contents this file was seen to have after its own (copytruncate) that the reader has not
+   * handled yet, oldest first: the first bytes of each, as the watch saw them (a copy of each
+   * may hold lines the reader has not read).
+   */
+  later: Fingerprint[];
 }
 
-interface ParsedKey {
-  id: string;
+interface Fingerprint {
   fpLen: number;
   fpHash: string;
+}
+
+interface ParsedKey extends Fingerprint {
+  id: string;
 }
 
 const now = (): number => performance.now();
@@ -116,7 +142,6 @@ export class FileTail implements LineInput {
   private readonly minContentFp: number;
   private readonly warn: (message: string) => void;
   private readonly buf: Buffer;
-  private readonly fpBuf: Buffer;
   private readonly splitter: LineSplitter;
   /** chain[0] is being read; later ones appeared at the path after it, in order. */
   private chain: TailFile[] = [];
@@ -125,6 +150,8 @@ export class FileTail implements LineInput {
   private lastCheck = 0;
   private lastWatch = 0;
   private watching: Promise<void> | undefined;
+  /** The watch (from the timer too) and truncation handling run one at a time: both change the chain. */
+  private exclusive: Promise<unknown> = Promise.resolve();
 
   constructor(options: FileTailOptions) {
     this.path = options.path;
@@ -138,7 +165,6 @@ export class FileTail implements LineInput {
     this.counters = options.counters ?? newInputCounters();
     this.warn = options.warn ?? (() => {});
     this.buf = Buffer.allocUnsafe(options.readBufferBytes ?? 1024 * 1024);
-    this.fpBuf = Buffer.allocUnsafe(this.fpMax);
     this.splitter = new LineSplitter(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
   }
 
@@ -157,6 +183,13 @@ export class FileTail implements LineInput {
         const head = this.chain[0];
         const { bytesRead } = await head.fh!.read(this.buf, 0, this.buf.length, head.pos);
         if (bytesRead > 0) {
+          // Data past the old offset is the old content only if the first bytes are still the
+          // fingerprinted ones after the read (truncated and regrown meanwhile: the read
+          // returned new content, which is dropped here and read again from its start).
+          if (!(await this.refreshFingerprint(head))) {
+            await this.onTruncated(head);
+            continue;
+          }
           await this.consume(head, bytesRead, sink, signal);
           continue;
         }
@@ -266,7 +299,7 @@ export class FileTail implements LineInput {
     this.lastCheck = now();
     await this.watch();
     const head = this.chain[0];
-    if (head.size < head.pos || !(await this.refreshFingerprint(head))) {
+    if (head.size < head.pos || head.later.length > 0 || !(await this.refreshFingerprint(head))) {
       await this.onTruncated(head);
     }
     for (let k = 1; k < this.chain.length; k++) await this.refreshFingerprint(this.chain[k]);
@@ -274,7 +307,7 @@ export class FileTail implements LineInput {
 
   /** Sizes of the held files and the path's file; one at a time (from the loop and the timer). */
   private watch(): Promise<void> {
-    this.watching ??= this.watchOnce().finally(() => {
+    this.watching ??= this.serialized(() => this.watchOnce()).finally(() => {
       this.watching = undefined;
     });
     return this.watching;
@@ -283,63 +316,109 @@ export class FileTail implements LineInput {
   private async watchOnce(): Promise<void> {
     this.lastWatch = now();
     for (const f of [...this.chain]) {
-      if (f.fh === undefined) continue;
+      const fh = f.fh;
+      if (fh === undefined) continue;
+      const { fpLen, fpHash } = f; // as of before the read (the loop may grow it meanwhile)
       let size: number;
+      let prefix: Buffer | undefined;
       try {
-        size = Number((await f.fh.stat({ bigint: true })).size);
+        size = Number((await fh.stat({ bigint: true })).size);
+        if (!f.isCopy) prefix = await readPrefix(fh, this.fpMax);
       } catch (err) {
         if (f.fh === undefined) continue; // closed meanwhile (left for the next file)
         throw err;
       }
       if (size > f.size) f.lastGrowth = now();
       f.size = size;
+      if (prefix !== undefined && (prefix.length < fpLen || hashOf(prefix, fpLen) !== fpHash)) this.noteLater(f, prefix);
     }
     await this.lookAtPath();
+  }
+
+  /**
+   * `f`'s first bytes are no longer its own (copytruncate, not handled yet): remembers them,
+   * as a new content unless they continue the last one remembered (then it grows).
+   */
+  private noteLater(f: TailFile, prefix: Buffer): void {
+    if (prefix.length === 0) return; // empty: nothing to recognise a copy by
+    const last = f.later.at(-1);
+    if (last !== undefined && prefix.length >= last.fpLen && hashOf(prefix, last.fpLen) === last.fpHash) {
+      last.fpLen = prefix.length;
+      last.fpHash = hashOf(prefix, prefix.length);
+    } else {
+      f.later.push({ fpLen: prefix.length, fpHash: hashOf(prefix, prefix.length) });
+    }
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(fn);
+    this.exclusive = run.catch(() => {});
+    return run;
   }
 
   /** Grows the fingerprint if the file grew; false if the first bytes are no longer the fingerprinted ones. */
   private async refreshFingerprint(f: TailFile): Promise<boolean> {
     if (f.fpLen === this.fpMax && f.size >= this.fpMax) {
       // complete: verify (cheap: one small read per poll)
-      const n = await readPrefix(f.fh!, this.fpBuf, this.fpMax);
-      return n === this.fpMax && hashOf(this.fpBuf, n) === f.fpHash;
+      const prefix = await readPrefix(f.fh!, this.fpMax);
+      return prefix.length === this.fpMax && hashOf(prefix, this.fpMax) === f.fpHash;
     }
     if (f.size < f.fpLen) return false;
-    const n = await readPrefix(f.fh!, this.fpBuf, Math.min(this.fpMax, f.size));
-    if (n < f.fpLen || hashOf(this.fpBuf, f.fpLen) !== f.fpHash) return false;
+    const prefix = await readPrefix(f.fh!, Math.min(this.fpMax, f.size));
+    const n = prefix.length;
+    if (n < f.fpLen || hashOf(prefix, f.fpLen) !== f.fpHash) return false;
     if (n > f.fpLen) {
       f.fpLen = n;
-      f.fpHash = hashOf(this.fpBuf, n);
+      f.fpHash = hashOf(prefix, n);
       f.key = `${f.id}:${n}.${f.fpHash}`;
       f.keys.add(f.key);
     }
     return true;
   }
 
-  private async onTruncated(head: TailFile): Promise<void> {
-    this.counters.truncations++;
+  private onTruncated(head: TailFile): Promise<void> {
+    return this.serialized(() => this.onTruncatedNow(head));
+  }
+
+  /**
+   * The head's content was replaced. Queues, in order: the copy of the old content (from the
+   * last line start), a copy of each content the watch saw in between (whole), the file itself
+   * (from 0).
+   */
+  private async onTruncatedNow(head: TailFile): Promise<void> {
     const resumeAt = head.lineStart;
-    const copy = await this.findSibling(
-      { id: head.id, fpLen: head.fpLen, fpHash: head.fpHash },
-      resumeAt,
-      true,
-    );
+    const copies: TailFile[] = [];
+    const copy = await this.findSibling({ id: head.id, fpLen: head.fpLen, fpHash: head.fpHash }, resumeAt, true, copies);
+    if (copy !== undefined) {
+      copy.pos = copy.lineStart = copy.acked = resumeAt;
+      copies.push(copy);
+      this.warn(`${this.path}: truncated (copytruncate); reading the rest of ${copy.origin} from byte ${resumeAt} first`);
+    } else {
+      this.warn(`${this.path}: truncated (copytruncate); no copy found with unread lines, reading it again from the start`);
+    }
     this.splitter.reset();
     // The truncated file gets a new record (new fingerprint, new key); the old one is retired.
     const fresh = await this.describe(head.fh!, head.origin, head.id);
     fresh.supersededAt = head.supersededAt;
+    // Contents seen in between (each truncated in turn): everything before the one the file still has.
+    let truncations = 1;
+    for (const seen of head.later) {
+      if (await this.matches(fresh, { id: head.id, ...seen })) break;
+      truncations++;
+      const between = seen.fpLen >= this.minContentFp ? await this.findSibling({ id: head.id, ...seen }, 0, true, copies) : undefined;
+      if (between !== undefined) {
+        copies.push(between);
+        this.warn(`${this.path}: truncated again meanwhile; reading ${between.origin} (the content in between) next`);
+      } else {
+        this.warn(`${this.path}: truncated again meanwhile; no copy found of the content in between (its lines are not read)`);
+      }
+    }
+    this.counters.truncations += truncations;
+    for (const c of copies) c.isCopy = true;
     head.fh = undefined;
     head.size = head.lineStart; // what is known of the old content
     this.retire(head);
-    if (copy !== undefined) {
-      copy.pos = copy.lineStart = copy.acked = resumeAt;
-      copy.isCopy = true;
-      this.chain.splice(0, 1, copy, fresh);
-      this.warn(`${this.path}: truncated (copytruncate); reading the rest of ${copy.origin} from byte ${resumeAt} first`);
-    } else {
-      this.chain[0] = fresh;
-      this.warn(`${this.path}: truncated (copytruncate); no copy found with unread lines, reading it again from the start`);
-    }
+    this.chain.splice(0, 1, ...copies, fresh);
   }
 
   /** If the path now names a file not in the chain, opens and queues it. */
@@ -407,17 +486,18 @@ export class FileTail implements LineInput {
     if (f.id !== key.id && key.fpLen < this.minContentFp) return false;
     if (f.size < key.fpLen) return false;
     if (f.fpLen === key.fpLen) return f.fpHash === key.fpHash;
-    const n = await readPrefix(f.fh!, this.fpBuf, key.fpLen);
-    return n === key.fpLen && hashOf(this.fpBuf, n) === key.fpHash;
+    const prefix = await readPrefix(f.fh!, key.fpLen);
+    return prefix.length === key.fpLen && hashOf(prefix, key.fpLen) === key.fpHash;
   }
 
   /**
    * A file in the path's directory with at least (copies: more than) `minSize` bytes that matches `key` (and is
    * not in the chain): the renamed file (same dev:ino) first, else one whose complete
    * fingerprint matches (a copy), preferring names that start with the path's name. With
-   * `copyOnly`, the same dev:ino is not accepted (that is the truncated file itself).
+   * `copyOnly`, the same dev:ino is not accepted (that is the truncated file itself). Files in
+   * `taken` are skipped too.
    */
-  private async findSibling(key: ParsedKey, minSize: number, copyOnly: boolean): Promise<TailFile | undefined> {
+  private async findSibling(key: ParsedKey, minSize: number, copyOnly: boolean, taken: readonly TailFile[] = []): Promise<TailFile | undefined> {
     const dir = dirname(this.path);
     const base = basename(this.path);
     let names: string[];
@@ -439,7 +519,7 @@ export class FileTail implements LineInput {
       }
       if (!st.isFile() || Number(st.size) < minSize) continue;
       const id = `${st.dev}:${st.ino}`;
-      if (this.chain.some((f) => f.id === id)) continue;
+      if (this.chain.some((f) => f.id === id) || taken.some((f) => f.id === id)) continue;
       if (id === key.id && !copyOnly) {
         // the renamed file (nginx may still write to it, so even one read to its end)
         const f = await this.openFile(p);
@@ -483,8 +563,9 @@ export class FileTail implements LineInput {
   /** A fresh record for an open file, read position 0. */
   private async describe(fh: FileHandle, origin: string, id: string): Promise<TailFile> {
     const size = Number((await fh.stat({ bigint: true })).size);
-    const n = await readPrefix(fh, this.fpBuf, Math.min(size, this.fpMax));
-    const fpHash = hashOf(this.fpBuf, n);
+    const prefix = await readPrefix(fh, Math.min(size, this.fpMax));
+    const n = prefix.length;
+    const fpHash = hashOf(prefix, n);
     const key = `${id}:${n}.${fpHash}`;
     return {
       fh,
@@ -501,6 +582,7 @@ export class FileTail implements LineInput {
       supersededAt: undefined,
       isCopy: false,
       acked: 0,
+      later: [],
     };
   }
 }
@@ -517,14 +599,16 @@ function hashOf(buf: Buffer, n: number): string {
   return createHash('sha256').update(buf.subarray(0, n)).digest('hex').slice(0, 16);
 }
 
-async function readPrefix(fh: FileHandle, buf: Buffer, n: number): Promise<number> {
+/** The first `n` bytes of the file (fewer if it is shorter), in a buffer of its own (the loop and the watch both call this). */
+async function readPrefix(fh: FileHandle, n: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(n);
   let got = 0;
   while (got < n) {
     const { bytesRead } = await fh.read(buf, got, n - got, got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return got;
+  return buf.subarray(0, got);
 }
 
 async function hashFilePrefix(path: string, n: number): Promise<string | undefined> {
@@ -535,9 +619,8 @@ async function hashFilePrefix(path: string, n: number): Promise<string | undefin
     return undefined;
   }
   try {
-    const buf = Buffer.allocUnsafe(n);
-    const got = await readPrefix(fh, buf, n);
-    return got === n ? hashOf(buf, n) : undefined;
+    const prefix = await readPrefix(fh, n);
+    return prefix.length === n ? hashOf(prefix, n) : undefined;
   } finally {
     await fh.close();
   }
