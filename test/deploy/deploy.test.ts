@@ -51,8 +51,9 @@ describe('deploy/', () => {
     const pod = deployment.spec.template.spec;
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     const sidecar = pod.containers.find((c: Any) => c.name === 'nginx-otel-sidecar');
-    expect(sidecar.readinessProbe.httpGet.path).toBe('/healthz');
+    expect(sidecar.startupProbe.httpGet.path).toBe('/healthz');
     expect(sidecar.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(sidecar.readinessProbe).toBeUndefined(); // it would take nginx out of the Service
     expect(sidecar.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(sidecar.resources.requests.cpu).toBeDefined();
     const help = (await runCli(['run', '--help'])).stdout;
