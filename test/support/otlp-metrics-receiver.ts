@@ -6,7 +6,9 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
-import type { AttributeValue, OtlpReceiver } from './otlp-receiver.ts';
+import type { OtlpReceiver } from './otlp-receiver.ts';
+import { attributes, type AttributeValue } from './otlp-attributes.ts';
+export type { AttributeValue };
 
 const root = protobuf.loadSync(new URL('./otlp-metrics.proto', import.meta.url).pathname);
 const Request = root.lookupType('otlp.ExportMetricsServiceRequest');
@@ -193,23 +195,4 @@ function flatten(request: Any, json: boolean): ReceivedPoint[] {
     }
   }
   return out;
-}
-
-function attributes(list: Any[] | undefined): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  for (const kv of list ?? []) out[kv.key] = anyValue(kv.value);
-  return out;
-}
-
-function anyValue(v: Any): AttributeValue {
-  if (v === undefined || v === null) return null;
-  const kind: string | undefined = typeof v.value === 'string' ? v.value : Object.keys(v)[0];
-  switch (kind) {
-    case 'stringValue': return v.stringValue;
-    case 'boolValue': return v.boolValue;
-    case 'intValue': return Number(v.intValue);
-    case 'doubleValue': return Number(v.doubleValue);
-    case 'arrayValue': return (v.arrayValue.values ?? []).map(anyValue);
-    default: return null;
-  }
 }

@@ -4,11 +4,12 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
+import { attributes, type AttributeValue } from './otlp-attributes.ts';
+export type { AttributeValue };
 
 const root = protobuf.loadSync(new URL('./otlp-trace.proto', import.meta.url).pathname);
 const Request = root.lookupType('otlp.ExportTraceServiceRequest');
 
-export type AttributeValue = string | number | boolean | AttributeValue[] | null;
 
 export interface ReceivedSpan {
   traceId: string;
@@ -137,24 +138,4 @@ function flatten(request: Any, json: boolean): ReceivedSpan[] {
     }
   }
   return out;
-}
-
-function attributes(list: Any[] | undefined): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  for (const kv of list ?? []) out[kv.key] = anyValue(kv.value);
-  return out;
-}
-
-function anyValue(v: Any): AttributeValue {
-  if (v === undefined || v === null) return null;
-  // protobufjs names the set oneof member in `value`; OTLP/JSON has just that member.
-  const kind: string | undefined = typeof v.value === 'string' ? v.value : Object.keys(v)[0];
-  switch (kind) {
-    case 'stringValue': return v.stringValue;
-    case 'boolValue': return v.boolValue;
-    case 'intValue': return Number(v.intValue);
-    case 'doubleValue': return Number(v.doubleValue);
-    case 'arrayValue': return (v.arrayValue.values ?? []).map(anyValue);
-    default: return null;
-  }
 }
