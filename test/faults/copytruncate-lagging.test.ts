@@ -1,8 +1,10 @@
 // Copytruncate while the reader is behind (found by the rotation fault test at ~50k lines/s,
 // when the sidecar lagged nginx). Real files, FileTail itself, a sink the test holds.
 //
-// These two are KNOWN BUGS in src/input/file-tail.ts, marked `it.fails` so the suite stays
-// green: each assertion below fails today. Remove `.fails` when file-tail.ts is fixed.
+// Both failed before 0f4c29d (the middle copy of two copytruncates during a blocked sink was
+// never read; a truncate plus regrowth past the read offset within one poll was read as the
+// continuation of the old content); file-tail.ts now checks the first bytes after every read
+// and remembers each content the watch sees while the sink blocks.
 import { appendFileSync, copyFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileTail } from '../../src/input/file-tail.js';
@@ -56,7 +58,7 @@ function follow(path: string, pollIntervalMs = 50) {
   };
 }
 
-describe('copytruncate while the reader is behind (known bugs in file-tail.ts)', () => {
+describe('copytruncate while the reader is behind', () => {
   it('two copytruncates while the sink is blocked: the middle epoch (in the second copy) is read', async () => {
     const dir = tempDir('nos-ct-');
     cleanup.push(dir.remove);

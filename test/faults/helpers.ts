@@ -49,9 +49,14 @@ export function parseSeqLine(line: string): LoggedRequest {
   return { requestId: o.request_id, connection: `${o.pid}:${o.connection}`, seq: Number(o.connection_requests) };
 }
 
+/**
+ * Complete lines of a file. An unterminated last line is left out: a copy made while nginx
+ * was writing (copytruncate) can end in the middle of a line, whose rest went to the
+ * original and was truncated away; it is in the copy-to-truncate gap.
+ */
 export function linesOf(path: string): string[] {
   const lines = readFileSync(path, 'utf8').split('\n');
-  if (lines.at(-1) === '') lines.pop();
+  lines.pop(); // '' after the last newline, or a partial line
   return lines;
 }
 
