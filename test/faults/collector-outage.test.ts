@@ -15,7 +15,7 @@ const OUTAGE_503_S = 30;
 const MAX_QUEUED = 16_384 * 2;
 /**
  * RSS bound for the whole process with the defaults (two workers, 16384 queued spans each),
- * measured at 224-234 MiB peak during the outage on a 2-core machine with Node 24 (about
+ * measured at 224-244 MiB peak during the outage on a 2-core machine with Node 24 (about
  * 100 MiB at rest); the bound leaves 25% for allocator and GC timing.
  *
  * NOS_SIDECAR_NODE_OPTIONS is passed to the sidecar as NODE_OPTIONS, to try a V8 heap cap
