@@ -4,12 +4,15 @@ import type { InputCounters, LineInput } from '../input/line-chunk.js';
 import { VERSION } from '../version.js';
 import { checkHealth, checkReady, failingFor, type HealthFacts, type HealthVerdict } from './health.js';
 import type { PipelineStats } from './pipeline-stats.js';
+import type { MetricsSnapshot } from './metrics/metrics-store.js';
 import { counter, gauge, PROMETHEUS_CONTENT_TYPE, renderPrometheus, type MetricFamily } from './prometheus.js';
+import { requestMetricFamilies } from './request-metrics-exposition.js';
 
 /**
  * The operations endpoint (`run --listen 127.0.0.1:9464`):
  *
- *   GET /metrics   Prometheus text exposition of the counters below
+ *   GET /metrics   Prometheus text exposition of the counters below, and of the request
+ *                  metrics (connect-time histograms…) when they are recorded
  *   GET /healthz   200 `ok`, or 503 and the reason (see health.ts)
  *   GET /readyz    200 `ok`, or 503 and the reason
  *
@@ -22,6 +25,8 @@ export interface OpsSources {
   inputs: readonly LineInput[];
   checkpoint?: { readonly stats: { writes: number; writeErrors: number } };
   health(): HealthFacts;
+  /** The request metrics (src/ops/metrics), when recorded. */
+  requestMetrics?(): MetricsSnapshot | undefined;
 }
 
 export interface OpsServer {
@@ -124,7 +129,7 @@ export function sumInputCounters(inputs: readonly LineInput[]): InputCounters & 
   return sum;
 }
 
-/** Every metric the sidecar exposes, named `nginx_otel_sidecar_*` (counters end in `_total`). */
+/** Every metric the sidecar exposes: its own, named `nginx_otel_sidecar_*` (counters end in `_total`), then the request metrics. */
 export function sidecarMetrics(sources: OpsSources): MetricFamily[] {
   const s = sources.stats();
   const i = sumInputCounters(sources.inputs);
@@ -183,5 +188,7 @@ export function sidecarMetrics(sources: OpsSources): MetricFamily[] {
     gauge(`${p}ready`, '1 while /readyz answers 200.', checkReady(facts).ok ? 1 : 0),
     gauge(`${p}resident_memory_bytes`, 'Resident set size of the process (worker threads included).', process.memoryUsage.rss()),
   );
+  const requests = sources.requestMetrics?.();
+  if (requests !== undefined) families.push(...requestMetricFamilies(requests));
   return families;
 }

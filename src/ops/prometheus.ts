@@ -10,10 +10,10 @@
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export type MetricType = 'counter' | 'gauge' | 'summary' | 'untyped';
+export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
 
 export interface Sample {
-  /** Appended to the family name (`_sum`, `_count` of a summary); default none. */
+  /** Appended to the family name (`_bucket`, `_sum`, `_count`); default none. */
   suffix?: string;
   labels?: Record<string, string>;
   value: number;

@@ -17,13 +17,13 @@ afterEach(async () => {
   sidecar = sink = removeDir = undefined;
 });
 
-function line(id: number, msec = 1_790_000_000 + id / 1000): string {
+function line(id: number, msec = 1_790_000_000 + id / 1000, connectTime = '0.000'): string {
   const requestId = id.toString(16).padStart(32, '0');
   return JSON.stringify({
-    msec: msec.toFixed(3), request_time: '0.002', request_id: requestId, remote_addr: '127.0.0.1', request_method: 'GET',
+    msec: msec.toFixed(3), request_time: (Number(connectTime) + 0.002).toFixed(3), request_id: requestId, remote_addr: '127.0.0.1', request_method: 'GET',
     scheme: 'http', host: 'shop.example', server_port: '80', request_uri: `/items/${id}`, server_protocol: 'HTTP/1.1', status: '200',
     body_bytes_sent: '12', request_length: '80', http_user_agent: 'test', upstream_addr: '127.0.0.1:8080', upstream_status: '200',
-    upstream_connect_time: '0.000', upstream_header_time: '0.001', upstream_response_time: '0.001',
+    upstream_connect_time: connectTime, upstream_header_time: '0.001', upstream_response_time: (Number(connectTime) + 0.001).toFixed(3),
     http_traceparent: '', http_tracestate: '', http_x_amzn_trace_id: '',
   });
 }
@@ -66,15 +66,16 @@ describe('ops server', () => {
     let type = '';
     for (const l of res.body.trimEnd().split('\n')) {
       const help = /^# HELP (\S+) \S/.exec(l);
-      const typeLine = /^# TYPE (\S+) (counter|gauge|summary|untyped)$/.exec(l);
+      const typeLine = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(l);
       if (help !== null) family = help[1];
       else if (typeLine !== null) {
         expect(typeLine[1]).toBe(family);
         type = typeLine[2];
       } else {
-        expect(l).toMatch(/^nginx_otel_sidecar_[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$/);
+        expect(l).toMatch(/^(nginx_otel_sidecar|nginx_upstream|http_server)_[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$/);
         expect(l.startsWith(family)).toBe(true);
-        if (type === 'counter') expect(l).toMatch(/^\S+_total /);
+        if (type === 'counter') expect(l).toMatch(/^\S+_total[ {]/);
+        if (type === 'histogram') expect(l).toMatch(/^\S+_(bucket\{.*le="[^"]+"\}|sum|count)[ {]/);
       }
     }
     const m = parseExposition(res.body);
@@ -108,6 +109,30 @@ describe('ops server', () => {
     const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as { files: { path: string; offset: number }[] };
     expect(saved.files).toEqual([expect.objectContaining({ path: log, offset: readFileSync(log).length })]);
     await expect(httpGet(`${ops}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('/metrics carries the connect-time histogram and the suspected-retransmit counter, with OTLP metrics off too', async () => {
+    const { ops, log, sink } = await setUp(['--no-metrics', '--workers', '2']);
+    // 40 quick connects, 3 that waited for one SYN retransmission (≈1 s), 1 slow but not a step.
+    const lines = Array.from({ length: 40 }, (_, i) => line(i + 1));
+    lines.push(line(41, undefined, '1.004'), line(42, undefined, '1.013'), line(43, undefined, '1.150'), line(44, undefined, '0.600'));
+    writeFileSync(log, `${lines.join('\n')}\n`);
+    await sink.waitForServerSpans(44, 20_000);
+    const connect = 'nginx_upstream_connect_duration_seconds';
+    const at = 'server_address="127.0.0.1",server_port="8080"';
+    await waitFor('the connect histogram to count every attempt', async () => (await scrape(ops)).get(`${connect}_count{${at}}`) === 44, 5000);
+
+    const m = await scrape(ops);
+    expect(m.get(`${connect}_bucket{${at},le="0.001"}`)).toBe(40);
+    expect(m.get(`${connect}_bucket{${at},le="0.99"}`)).toBe(41); // + the 0.6 s one
+    expect(m.get(`${connect}_bucket{${at},le="1.2"}`)).toBe(44); // the ≈1 s step's own bucket: (0.99, 1.2]
+    expect(m.get(`${connect}_bucket{${at},le="+Inf"}`)).toBe(44);
+    expect(m.get(`${connect}_sum{${at}}`)).toBeCloseTo(1.004 + 1.013 + 1.15 + 0.6, 6);
+    expect(m.get(`nginx_upstream_connect_syn_retransmit_suspected_total{${at},nginx_upstream_connect_syn_retransmit_step="1"}`)).toBe(3);
+    expect(m.get(`nginx_upstream_attempts_total{${at}}`)).toBe(44);
+    expect(m.get('http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200"}')).toBe(44);
+    // --no-metrics: nothing was sent over OTLP (the sink would have logged a metrics request).
+    expect(sidecar!.stderr()).not.toMatch(/metrics: /);
   });
 
   it('/readyz turns 503 on the first failed export, /healthz after --unhealthy-after; both recover', async () => {

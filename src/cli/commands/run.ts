@@ -10,6 +10,7 @@ import { StdinInput } from '../../input/stdin-input.js';
 import { SyslogInput } from '../../input/syslog-input.js';
 import type { HealthInput } from '../../ops/health.js';
 import { startOpsServer, type OpsServer } from '../../ops/ops-server.js';
+import { startMetrics, type MetricsPipeline } from '../../ops/metrics/metrics-pipeline.js';
 import { PipelineStats } from '../../ops/pipeline-stats.js';
 import { StatusLine } from '../../ops/status-line.js';
 import { assembleProcessor } from '../../pipeline/assemble-processor.js';
@@ -96,6 +97,7 @@ async function run(options: RunOptions): Promise<number> {
   const stop = new AbortController();
   let stopping = false;
   let processor: ChunkProcessor | undefined;
+  let metrics: MetricsPipeline | null = null;
   let ops: OpsServer | undefined;
   if (options.listen !== undefined) {
     ops = await startOpsServer(options.listen, {
@@ -109,10 +111,13 @@ async function run(options: RunOptions): Promise<number> {
         unhealthyAfterMs: options.unhealthyAfter * 1000,
         stopping,
       }),
+      requestMetrics: () => metrics?.snapshot(),
     });
   }
   try {
-    processor = assembleProcessor(options, log, fatal);
+    // Recorded for /metrics even when they are not exported over OTLP.
+    metrics = startMetrics(options, log, process.env, ops !== undefined);
+    processor = assembleProcessor(options, log, fatal, undefined, metrics);
   } catch (err) {
     await ops?.close();
     throw err;

@@ -10,7 +10,8 @@ import { RequestMetricsRecorder } from './request-metrics-recorder.js';
 
 /**
  * The sidecar's metrics, in the main thread: one MeterProvider whose periodic reader exports
- * the MetricsStore (fed by deltas from the span-building threads) over OTLP/HTTP.
+ * the MetricsStore (fed by deltas from the span-building threads) over OTLP/HTTP; or, when
+ * OTLP metrics are off but a Prometheus page wants them, the store alone.
  *
  *   const metrics = startMetrics(options, log);           // null when metrics are off
  *   const processor = assembleProcessor(options, log, fatal, giveUpAfterMs, metrics);
@@ -26,15 +27,16 @@ export class MetricsPipeline {
 
   constructor(
     private readonly store: MetricsStore,
-    private readonly provider: MeterProvider,
-    private readonly exporter: OtlpMetricExporter,
+    /** Both undefined when metrics are only kept for scraping. */
+    private readonly provider: MeterProvider | undefined,
+    private readonly exporter: OtlpMetricExporter | undefined,
     private readonly stepTolerance: number,
     private readonly log: (message: string) => void,
   ) {}
 
-  /** Where metrics are sent. */
-  get url(): string {
-    return this.exporter.url;
+  /** Where metrics are sent, if anywhere. */
+  get url(): string | undefined {
+    return this.exporter?.url;
   }
 
   /** A recorder for requests processed in this thread (its deltas are taken at each export). */
@@ -51,12 +53,12 @@ export class MetricsPipeline {
 
   /** Exports now. */
   async flush(): Promise<void> {
-    await this.provider.forceFlush();
+    await this.provider?.forceFlush();
   }
 
   /** A last export, then stops; bounded by the exporter's timeout. Idempotent. */
   shutdown(): Promise<void> {
-    return this.stopped ??= this.provider.shutdown().catch((err: unknown) => {
+    return this.stopped ??= (this.provider?.shutdown() ?? Promise.resolve()).catch((err: unknown) => {
       this.log(`metrics: last export failed: ${(err as Error).message}`);
     });
   }
@@ -78,12 +80,18 @@ export class MetricsPipeline {
   }
 }
 
-/** Starts exporting metrics as the options and OTEL_* variables say (see resolveMetricsConfig), or returns null when they are off. */
-export function startMetrics(options: MetricsSourceOptions, log: (message: string) => void, env: NodeJS.ProcessEnv = process.env): MetricsPipeline | null {
+/**
+ * Starts exporting metrics as the options and OTEL_* variables say (see resolveMetricsConfig).
+ * When they are off: null, or with `keepForScrape` (a Prometheus page wants them) a pipeline
+ * that records without exporting.
+ */
+export function startMetrics(
+  options: MetricsSourceOptions, log: (message: string) => void, env: NodeJS.ProcessEnv = process.env, keepForScrape = false,
+): MetricsPipeline | null {
   const config = resolveMetricsConfig(options, env);
-  if (config === null) return null;
-  const exporter = new OtlpMetricExporter({ url: config.url, protocol: config.protocol, timeoutMs: config.timeoutMs }, log);
   const store = new MetricsStore({ name: 'nginx-otel-sidecar', version: VERSION });
+  if (config === null) return keepForScrape ? new MetricsPipeline(store, undefined, undefined, options.stepTolerance, log) : null;
+  const exporter = new OtlpMetricExporter({ url: config.url, protocol: config.protocol, timeoutMs: config.timeoutMs }, log);
   const resource = sidecarResource(options.serviceName);
   const producer: MetricProducer = {
     collect: async () => {
