@@ -1,6 +1,6 @@
 // Benchmark: replay a generated log through the real CLI to a local OTLP/HTTP sink and
 // report lines/s, CPU seconds and peak RSS of the sidecar process.
-//   npm run build && node dist/bench/replay-bench.js [--lines 1000000] [--protocol http/protobuf]
+//   npm run build && node dist/bench/replay-bench.js [--lines 1000000] [--protocol http/protobuf] [--workers 2]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +31,7 @@ const sink = await startSink();
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const usageHook = fileURLToPath(new URL('./report-usage.js', import.meta.url));
 const started = performance.now();
-const child = spawn(process.execPath, ['--import', usageHook, cli, 'replay', '--endpoint', sink.url, '--protocol', values.protocol!, '--exporter', values.exporter!, log], {
+const child = spawn(process.execPath, ['--import', usageHook, cli, 'replay', '--endpoint', sink.url, '--protocol', values.protocol!, '--exporter', values.exporter!, '--workers', values.workers!, log], {
   stdio: ['ignore', 'ignore', 'pipe'],
 });
 let stderr = '';

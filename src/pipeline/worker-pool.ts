@@ -8,7 +8,9 @@ import type { FromWorker, ToWorker, WorkerSetup } from './worker-messages.js';
 /**
  * A worker allocates short-lived objects at a high rate (records, spans, protobuf buffers):
  * a young generation larger than V8's default (16 MiB semi-spaces) scavenges less often
- * and promotes less: measured 47–50k → 65–69k lines/s (bench/replay-bench.ts, 2 workers).
+ * and promotes less: measured 47–50k → 65–69k lines/s (bench/replay-bench.ts, 2 workers);
+ * with today's span encoder 64 MiB gives ~140k lines/s and 650–700 MiB peak RSS, 192 MiB
+ * ~150k and ~780 MiB.
  */
 const WORKER_HEAP = { maxYoungGenerationSizeMb: 192 };
 
