@@ -3,6 +3,13 @@ import { availableParallelism } from 'node:os';
 import { positiveSeconds } from '../ops/metrics/metrics-options.js';
 import type { ProcessorOptions } from '../pipeline/assemble-processor.js';
 
+/**
+ * Two workers where there are two cores; on one core, none: one worker beside the reading
+ * thread was slower than doing everything in one thread even on two cores (bench/replay-bench.ts:
+ * 100k vs 107k lines/s, 556 vs 403 MiB peak RSS).
+ */
+const DEFAULT_WORKERS = availableParallelism() >= 2 ? 2 : 0;
+
 /** Options that say how to read the log (shared by run, replay and analyze). */
 export interface FormatOptions {
   logFormat?: string;
@@ -36,7 +43,7 @@ export function addExportOptions(command: Command, defaultSampleRatio = 1): Comm
     .option('--max-batch-spans <n>', 'spans per export request', positiveInteger, 2048)
     .option('--max-in-flight <n>', 'export requests in flight at once', positiveInteger, 4)
     .option('--max-queued-spans <n>', 'spans held in memory at most (per worker) while the collector is slow or away; reading pauses beyond it', positiveInteger, 16_384)
-    .option('--workers <n>', 'worker threads for parsing, span building and export (0: all in the main thread)', wholeNumber, Math.min(2, availableParallelism()))
+    .option('--workers <n>', 'worker threads for parsing, span building and export (0: all in the main thread)', wholeNumber, DEFAULT_WORKERS)
     .option('--no-metrics', 'do not export metrics (request, upstream response and connect time histograms; SYN-retransmit, attempt and retry counters)')
     .option('--metrics-endpoint <url>', 'OTLP/HTTP metrics URL (default: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, --endpoint with /v1/traces → /v1/metrics, OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics, or http://localhost:4318/v1/metrics); with --exporter console, metrics are sent only when this is given')
     .option('--metrics-interval <seconds>', 'how often metrics are exported (default: OTEL_METRIC_EXPORT_INTERVAL or 10)', positiveSeconds);
