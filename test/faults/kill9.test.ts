@@ -47,7 +47,8 @@ describe('kill -9 and restart with the same checkpoint', () => {
     const state = tempDir('nos-kill9-');
     removeDir = state.remove;
     const checkpoint = state.path('checkpoint.json');
-    const args = ['--file', nginx.accessLog, '--checkpoint', checkpoint, '--start-at', 'beginning', '--endpoint', sink.url];
+    // In worker threads (run's default is one thread): acknowledgements come back across threads, out of order.
+    const args = ['--file', nginx.accessLog, '--checkpoint', checkpoint, '--start-at', 'beginning', '--endpoint', sink.url, '--workers', '2'];
     let run = await startRun(args);
     sidecar = run.sidecar;
 

@@ -3,14 +3,14 @@ import { FileReplayInput } from '../../input/file-replay-input.js';
 import { assembleProcessor } from '../../pipeline/assemble-processor.js';
 import { runInput } from '../../pipeline/pipeline.js';
 import { fatal } from '../fatal.js';
-import { addExportOptions, seconds, type ExportOptions } from '../options.js';
+import { addExportOptions, REPLAY_DEFAULTS, seconds, type ExportOptions } from '../options.js';
 
 interface ReplayOptions extends ExportOptions {
   giveUpAfter: number;
 }
 
 export function replayCommand(): Command {
-  return addExportOptions(new Command('replay'))
+  return addExportOptions(new Command('replay'), REPLAY_DEFAULTS)
     .description('process log files once (plain, .gz, or - for stdin), export their spans, flush and print a summary')
     .argument('<file...>', 'access log files')
     .option('--give-up-after <seconds>', 'stop retrying a batch the collector has refused for this long, count it as failed', seconds, 30)

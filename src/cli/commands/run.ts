@@ -16,7 +16,7 @@ import { StatusLine } from '../../ops/status-line.js';
 import { assembleProcessor } from '../../pipeline/assemble-processor.js';
 import type { ChunkProcessor } from '../../pipeline/chunk-processor.js';
 import { fatal } from '../fatal.js';
-import { addExportOptions, positiveInteger, seconds, type ExportOptions } from '../options.js';
+import { addExportOptions, RUN_DEFAULTS, positiveInteger, seconds, type ExportOptions } from '../options.js';
 
 interface RunOptions extends ExportOptions {
   file: string[];
@@ -37,7 +37,7 @@ const GLOB_MAGIC = /[*?[\]{}]/;
 const LAST_STEPS_MS = 3000;
 
 export function runCommand(): Command {
-  return addExportOptions(new Command('run'), 0.1)
+  return addExportOptions(new Command('run'), RUN_DEFAULTS)
     .description('follow nginx access logs (files, globs, stdin or syslog) and export every request as spans, until SIGTERM')
     .option('--file <path>', 'an access log to follow; a glob (/var/log/nginx/*.log) follows every live file it matches; - reads standard input (repeatable)', collect, [])
     .option('--syslog <address>', 'receive what nginx sends with access_log syslog:server=…: udp://127.0.0.1:5140, 127.0.0.1:5140 or unix:/path (repeatable)', collect, [])
