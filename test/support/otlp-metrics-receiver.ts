@@ -81,7 +81,7 @@ export async function startOtlpMetricsReceiver(options: { traces?: OtlpReceiver 
       const forwarded = await fetch(options.traces.url, {
         method: 'POST',
         headers: pick(req.headers, ['content-type', 'content-encoding']),
-        body: raw,
+        body: new Uint8Array(raw),
       });
       res.writeHead(forwarded.status, { 'content-type': forwarded.headers.get('content-type') ?? 'application/octet-stream' })
         .end(Buffer.from(await forwarded.arrayBuffer()));
