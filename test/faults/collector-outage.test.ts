@@ -2,10 +2,10 @@
 // 503) while nginx keeps logging. Nothing is lost, nothing is sent twice, reading pauses
 // once --max-queued-spans is reached, and the sidecar's memory (RSS of the whole process,
 // worker threads included) stays under a bound.
-import { afterEach, describe, expect, it } from 'vitest';
-import { startNginx, type NginxInstance } from '../support/nginx.ts';
-import type { Sidecar } from '../support/sidecar.ts';
-import { startSpanSink, type SpanSink } from '../support/span-sink.ts';
+import { describe, expect, it } from 'vitest';
+import { startNginx } from '../support/nginx.ts';
+import { startSpanSink } from '../support/span-sink.ts';
+import { stopAfterEach } from '../support/stop-after-each.ts';
 import { tempDir } from '../input/tail-helpers.ts';
 import { httpGet, otelSeqLogFormat, parseSeqLine, rssMiB, scrape, sleep, startRun, unionOfLogs, waitFor, waitHealthy, wrk } from './helpers.ts';
 
@@ -24,22 +24,12 @@ const MAX_QUEUED = 16_384;
  */
 const RSS_BOUND_MIB = 200;
 
-let nginx: NginxInstance | undefined;
-let sink: SpanSink | undefined;
-let sidecar: Sidecar | undefined;
-let removeDir: (() => void) | undefined;
-afterEach(async () => {
-  await sidecar?.stop('SIGKILL');
-  await nginx?.stop();
-  await sink?.close();
-  removeDir?.();
-  sidecar = nginx = sink = removeDir = undefined;
-});
+const stopLater = stopAfterEach();
 
 describe('collector outage', () => {
   it(`${OUTAGE_REFUSED_S + OUTAGE_503_S} s without a collector: nothing lost or duplicated, memory bounded, /healthz tells`, async () => {
-    sink = await startSpanSink();
-    nginx = await startNginx({
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const nginx = stopLater(await startNginx({
       // a proxied request: SERVER, CLIENT and connect spans, with the upstream attributes
       portCount: 2,
       http: (ctx) => `
@@ -54,14 +44,13 @@ describe('collector outage', () => {
           access_log off;
           location / { return 200 "ok\\n"; }
       }`,
-    });
-    const state = tempDir('nos-outage-');
-    removeDir = state.remove;
+    }), (n) => n.stop());
+    const state = stopLater(tempDir('nos-outage-'), (d) => d.remove());
     const run = await startRun(
       ['--file', nginx.accessLog, '--checkpoint', state.path('checkpoint.json'), '--start-at', 'beginning', '--endpoint', sink.url, '--unhealthy-after', '20'],
       process.env.NOS_SIDECAR_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.NOS_SIDECAR_NODE_OPTIONS } : {},
     );
-    sidecar = run.sidecar;
+    const sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
     await waitHealthy(run.ops);
     const pid = sidecar.child.pid!;
     const baseline = rssMiB(pid);
@@ -100,7 +89,7 @@ describe('collector outage', () => {
     const union = unionOfLogs(nginx.dir).map(parseSeqLine);
     const ids = new Set(union.map((r) => r.requestId));
     await waitFor(`all ${ids.size} requests delivered`, () => {
-      for (const id of ids) if (!sink!.serverCount.has(id)) return false;
+      for (const id of ids) if (!sink.serverCount.has(id)) return false;
       return true;
     }, 120_000, 500);
     const drainedAfter = (Date.now() - recoveredAt) / 1000;
@@ -109,7 +98,7 @@ describe('collector outage', () => {
     const after = await scrape(run.ops);
     expect(await sidecar.stop()).toBe(0);
 
-    const lost = [...ids].filter((id) => !sink!.serverCount.has(id)).length;
+    const lost = [...ids].filter((id) => !sink.serverCount.has(id)).length;
     let duplicates = 0;
     for (const n of sink.serverCount.values()) if (n > 1) duplicates += n - 1;
     const peak = Math.max(...rss);

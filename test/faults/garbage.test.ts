@@ -2,21 +2,13 @@
 // truncated JSON, JSON that is no access log): every valid neighbour arrives exactly once,
 // every bad line is counted; through a followed file and through standard input.
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Sidecar } from '../support/sidecar.ts';
+import { describe, expect, it } from 'vitest';
 import { startSpanSink, type SpanSink } from '../support/span-sink.ts';
+import { stopAfterEach } from '../support/stop-after-each.ts';
 import { tempDir } from '../input/tail-helpers.ts';
 import { rssMiB, runWithStdin, scrape, sleep, startRun, waitFor, waitHealthy } from './helpers.ts';
 
-let sink: SpanSink | undefined;
-let sidecar: Sidecar | undefined;
-let removeDir: (() => void) | undefined;
-afterEach(async () => {
-  await sidecar?.stop('SIGKILL');
-  await sink?.close();
-  removeDir?.();
-  sidecar = sink = removeDir = undefined;
-});
+const stopLater = stopAfterEach();
 
 let nextId = 1;
 /** A valid line in the recommended format (no upstream: one SERVER span). */
@@ -104,22 +96,21 @@ function expectExactlyOnce(sink: SpanSink, ids: string[]): void {
 
 describe('garbage between valid lines', () => {
   it('followed file: every valid neighbour arrives once, every bad line is counted (/metrics and the status line)', async () => {
-    sink = await startSpanSink();
-    const dir = tempDir('nos-garbage-');
-    removeDir = dir.remove;
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const dir = stopLater(tempDir('nos-garbage-'), (d) => d.remove());
     const log = dir.path('access.log');
     const g = garbageLog(50);
     // half before the start, the rest appended while it follows, piece by piece
     const half = Math.floor(g.pieces.length / 2);
     writeFileSync(log, Buffer.concat(g.pieces.slice(0, half)));
     const run = await startRun(['--file', log, '--start-at', 'beginning', '--endpoint', sink.url]);
-    sidecar = run.sidecar;
+    const sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
     await waitHealthy(run.ops);
     for (const piece of g.pieces.slice(half)) {
       appendFileSync(log, piece);
       await sleep(5);
     }
-    await waitFor(`${g.validIds.length} requests`, () => g.validIds.every((id) => sink!.serverCount.has(id)), 30_000);
+    await waitFor(`${g.validIds.length} requests`, () => g.validIds.every((id) => sink.serverCount.has(id)), 30_000);
     await waitFor('counters', async () => (await scrape(run.ops)).get('nginx_otel_sidecar_lines_parsed_total') === g.validIds.length, 5000);
     const m = await scrape(run.ops);
     const rss = rssMiB(sidecar.child.pid!);
@@ -136,7 +127,7 @@ describe('garbage between valid lines', () => {
   });
 
   it('standard input (--file -): the same, and it exits 0 at the end of the input with everything delivered', async () => {
-    sink = await startSpanSink();
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
     const g = garbageLog(500);
     const started = Date.now();
     const result = await runWithStdin(['run', '--file', '-', '--endpoint', sink.url, '--sample-ratio', '1', '--status-interval', '0'], Buffer.concat(g.pieces));

@@ -3,24 +3,15 @@
 // keep their own checkpoint.
 import { createRequire } from 'node:module';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startNginx, type NginxInstance } from '../support/nginx.ts';
-import { runCli, type Sidecar } from '../support/sidecar.ts';
-import { startSpanSink, type SpanSink } from '../support/span-sink.ts';
+import { describe, expect, it } from 'vitest';
+import { startNginx } from '../support/nginx.ts';
+import { runCli } from '../support/sidecar.ts';
+import { startSpanSink } from '../support/span-sink.ts';
+import { stopAfterEach } from '../support/stop-after-each.ts';
 import { tempDir } from '../input/tail-helpers.ts';
 import { otelSeqLogFormat, parseSeqLine, scrape, sleep, startRun, waitFor, waitHealthy, wrk } from './helpers.ts';
 
-let nginx: NginxInstance | undefined;
-let sink: SpanSink | undefined;
-let sidecar: Sidecar | undefined;
-let removeDir: (() => void) | undefined;
-afterEach(async () => {
-  await sidecar?.stop('SIGKILL');
-  await nginx?.stop();
-  await sink?.close();
-  removeDir?.();
-  sidecar = nginx = sink = removeDir = undefined;
-});
+const stopLater = stopAfterEach();
 
 const hasUnixDgram = (() => {
   try {
@@ -49,13 +40,13 @@ function lines(count: number): { ids: string[]; text: string } {
 
 describe('run: syslog and glob inputs', () => {
   it('--syslog udp://: what a real nginx sends arrives, as many requests as it wrote to its file', async () => {
-    sink = await startSpanSink();
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
     const run = await startRun(['--syslog', 'udp://127.0.0.1:0', '--endpoint', sink.url]);
-    sidecar = run.sidecar;
+    const sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
     await sidecar.waitForStderr(/listening for syslog on udp 127\.0\.0\.1:\d+/);
     const port = Number(/listening for syslog on udp 127\.0\.0\.1:(\d+)/.exec(sidecar.stderr())![1]);
     await waitHealthy(run.ops);
-    nginx = await startNginx({
+    const nginx = stopLater(await startNginx({
       http: (ctx) => `
       ${otelSeqLogFormat()}
       server {
@@ -64,10 +55,10 @@ describe('run: syslog and glob inputs', () => {
           access_log ${ctx.accessLog} otel_seq;
           location / { return 200 "ok\\n"; }
       }`,
-    });
+    }), (n) => n.stop());
     await wrk(nginx.url('/'), 3, { connections: 1, paced: true }).done;
     const logged = nginx.readAccessLog().map(parseSeqLine);
-    await waitFor(`${logged.length} requests`, () => logged.every((r) => sink!.serverCount.has(r.requestId)), 30_000);
+    await waitFor(`${logged.length} requests`, () => logged.every((r) => sink.serverCount.has(r.requestId)), 30_000);
     await sleep(500);
     const m = await scrape(run.ops);
     expect(await sidecar.stop()).toBe(0);
@@ -85,17 +76,15 @@ describe('run: syslog and glob inputs', () => {
   });
 
   it.skipIf(hasUnixDgram)('--syslog unix: without the optional unix-dgram package: exits 1 and says what to do', async () => {
-    const dir = tempDir('nos-unix-');
-    removeDir = dir.remove;
+    const dir = stopLater(tempDir('nos-unix-'), (d) => d.remove());
     const r = await runCli(['run', '--syslog', `unix:${dir.path('s.sock')}`, '--endpoint', 'http://127.0.0.1:9/v1/traces', '--status-interval', '0']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/syslog on a unix socket needs the optional native package unix-dgram .* access_log syslog:server=127\.0\.0\.1:5140/);
   });
 
   it('--file with a glob: every matching file followed (one appearing later too), each with its own checkpoint', async () => {
-    sink = await startSpanSink();
-    const dir = tempDir('nos-glob-');
-    removeDir = dir.remove;
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const dir = stopLater(tempDir('nos-glob-'), (d) => d.remove());
     const a = lines(300);
     const b = lines(200);
     writeFileSync(dir.path('a.log'), a.text);
@@ -104,14 +93,14 @@ describe('run: syslog and glob inputs', () => {
     const checkpoint = dir.path('checkpoint.json');
     const args = ['--file', `${dir.dir}/*.log`, '--checkpoint', checkpoint, '--start-at', 'beginning', '--endpoint', sink.url];
     let run = await startRun(args);
-    sidecar = run.sidecar;
+    let sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
     await waitHealthy(run.ops);
     const c = lines(100);
     writeFileSync(dir.path('c.log'), c.text); // found at the next rescan (5 s), read from its start
     const a2 = lines(150);
     appendFileSync(dir.path('a.log'), a2.text);
     const first = [...a.ids, ...b.ids, ...c.ids, ...a2.ids];
-    await waitFor(`${first.length} requests`, () => first.every((id) => sink!.serverCount.has(id)), 20_000);
+    await waitFor(`${first.length} requests`, () => first.every((id) => sink.serverCount.has(id)), 20_000);
     expect(await sidecar.stop()).toBe(0);
     const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as { files: { path: string; offset: number }[] };
     const offsets = Object.fromEntries(saved.files.map((f) => [f.path.slice(dir.dir.length + 1), f.offset]));
@@ -121,8 +110,8 @@ describe('run: syslog and glob inputs', () => {
     const b2 = lines(50);
     appendFileSync(dir.path('b.log'), b2.text);
     run = await startRun(args);
-    sidecar = run.sidecar;
-    await waitFor(`${b2.ids.length} more`, () => b2.ids.every((id) => sink!.serverCount.has(id)), 20_000);
+    sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
+    await waitFor(`${b2.ids.length} more`, () => b2.ids.every((id) => sink.serverCount.has(id)), 20_000);
     await sleep(500);
     expect(await sidecar.stop()).toBe(0);
     const all = [...first, ...b2.ids];

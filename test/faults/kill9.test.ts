@@ -2,26 +2,16 @@
 // --checkpoint each time. Nothing is lost; what is sent twice is what had been delivered
 // after the last checkpoint write before a kill, and the second copy is byte-identical.
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startNginx, type NginxInstance } from '../support/nginx.ts';
-import type { Sidecar } from '../support/sidecar.ts';
-import { startSpanSink, type SpanSink } from '../support/span-sink.ts';
+import { describe, expect, it } from 'vitest';
+import { startNginx } from '../support/nginx.ts';
+import { startSpanSink } from '../support/span-sink.ts';
+import { stopAfterEach } from '../support/stop-after-each.ts';
 import { tempDir } from '../input/tail-helpers.ts';
 import { otelSeqLogFormat, sleep, startRun, waitFor, waitHealthy, wrk } from './helpers.ts';
 
 const KILLS = 5;
 
-let nginx: NginxInstance | undefined;
-let sink: SpanSink | undefined;
-let sidecar: Sidecar | undefined;
-let removeDir: (() => void) | undefined;
-afterEach(async () => {
-  await sidecar?.stop('SIGKILL');
-  await nginx?.stop();
-  await sink?.close();
-  removeDir?.();
-  sidecar = nginx = sink = removeDir = undefined;
-});
+const stopLater = stopAfterEach();
 
 interface Kill {
   /** Spans the collector had when the sidecar died. */
@@ -34,8 +24,8 @@ interface Kill {
 
 describe('kill -9 and restart with the same checkpoint', () => {
   it(`${KILLS} kills mid-stream: nothing lost, duplicates only after the checkpoint, byte-identical`, async () => {
-    sink = await startSpanSink();
-    nginx = await startNginx({
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const nginx = stopLater(await startNginx({
       http: (ctx) => `
       ${otelSeqLogFormat()}
       server {
@@ -43,14 +33,13 @@ describe('kill -9 and restart with the same checkpoint', () => {
           access_log ${ctx.accessLog} otel_seq;
           location / { return 200 "ok\\n"; }
       }`,
-    });
-    const state = tempDir('nos-kill9-');
-    removeDir = state.remove;
+    }), (n) => n.stop());
+    const state = stopLater(tempDir('nos-kill9-'), (d) => d.remove());
     const checkpoint = state.path('checkpoint.json');
     // In worker threads (run's default is one thread): acknowledgements come back across threads, out of order.
     const args = ['--file', nginx.accessLog, '--checkpoint', checkpoint, '--start-at', 'beginning', '--endpoint', sink.url, '--workers', '2'];
     let run = await startRun(args);
-    sidecar = run.sidecar;
+    let sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
 
     const loadSeconds = Math.ceil(3 + KILLS * 1.5);
     const load = wrk(nginx.url('/'), loadSeconds, { connections: 4, paced: true });
@@ -58,14 +47,14 @@ describe('kill -9 and restart with the same checkpoint', () => {
     await sleep(1000);
     for (let k = 0; k < KILLS; k++) {
       const before = sink.spans.length;
-      await waitFor('spans flowing', () => sink!.spans.length > before + 100, 10_000);
+      await waitFor('spans flowing', () => sink.spans.length > before + 100, 10_000);
       await sleep(500 + Math.random() * 700);
       sidecar.child.kill('SIGKILL');
       expect(await sidecar.exited).toBe(137);
       const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as { files: { offset: number }[] };
       kills.push({ received: sink.spans.length, checkpointOffset: saved.files[0].offset });
       run = await startRun(args);
-      sidecar = run.sidecar;
+      sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
     }
     const report = await load.done;
     await waitHealthy(run.ops);
@@ -79,17 +68,17 @@ describe('kill -9 and restart with the same checkpoint', () => {
       offset += Buffer.byteLength(l) + 1;
     }
     await waitFor(`all ${offsetOf.size} requests delivered`, () => {
-      for (const id of offsetOf.keys()) if (!sink!.serverCount.has(id)) return false;
+      for (const id of offsetOf.keys()) if (!sink.serverCount.has(id)) return false;
       return true;
     }, 60_000, 250);
     await sleep(1000);
     expect(await sidecar.stop()).toBe(0);
 
-    const lost = [...offsetOf.keys()].filter((id) => !sink!.serverCount.has(id)).length;
+    const lost = [...offsetOf.keys()].filter((id) => !sink.serverCount.has(id)).length;
     const extra = [...sink.serverCount.keys()].filter((id) => !offsetOf.has(id)).length;
     // Per kill: the requests the collector had whose lines lie at or after the checkpoint on
     // disk; the restarted sidecar reads them again. Each may arrive once more per such kill.
-    const resentBy = kills.map((k) => new Set(sink!.spans.slice(0, k.received)
+    const resentBy = kills.map((k) => new Set(sink.spans.slice(0, k.received)
       .filter((s) => offsetOf.get(s.requestId)! >= k.checkpointOffset).map((s) => s.requestId)));
     const perKill: Kill[] = kills.map((k, i) => ({ ...k, unacknowledged: resentBy[i].size }));
     const allowed = (id: string) => 1 + resentBy.filter((set) => set.has(id)).length;

@@ -4,22 +4,15 @@
 // after a restart.
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registerCleanup } from '../support/cleanup.ts';
-import { CLI, type Sidecar } from '../support/sidecar.ts';
-import { startSpanSink, type SpanSink } from '../support/span-sink.ts';
+import { CLI } from '../support/sidecar.ts';
+import { startSpanSink } from '../support/span-sink.ts';
+import { stopAfterEach } from '../support/stop-after-each.ts';
 import { tempDir } from '../input/tail-helpers.ts';
 import { sleep, startRun, waitFor, waitHealthy } from './helpers.ts';
 
-let sink: SpanSink | undefined;
-let sidecar: Sidecar | undefined;
-let removeDir: (() => void) | undefined;
-afterEach(async () => {
-  await sidecar?.stop('SIGKILL');
-  await sink?.close();
-  removeDir?.();
-  sidecar = sink = removeDir = undefined;
-});
+const stopLater = stopAfterEach();
 
 let nextId = 1;
 function lines(count: number): { ids: string[]; text: string } {
@@ -41,19 +34,18 @@ function checkpointOffset(path: string): number {
 
 describe('SIGTERM', () => {
   it('in the middle of a backlog: stops reading, delivers what was read, exits 0; a restart reads the rest, nothing twice', async () => {
-    sink = await startSpanSink();
-    const dir = tempDir('nos-term-');
-    removeDir = dir.remove;
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const dir = stopLater(tempDir('nos-term-'), (d) => d.remove());
     const log = dir.path('access.log');
     const checkpoint = dir.path('checkpoint.json');
     const all = lines(150_000);
     writeFileSync(log, '');
     const args = ['--file', log, '--checkpoint', checkpoint, '--start-at', 'beginning', '--endpoint', sink.url];
     let run = await startRun(args);
-    sidecar = run.sidecar;
+    let sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
     await waitHealthy(run.ops);
     writeFileSync(log, all.text);
-    await waitFor('some delivered', () => sink!.serverCount.size > 5000, 20_000);
+    await waitFor('some delivered', () => sink.serverCount.size > 5000, 20_000);
     const signalled = Date.now();
     expect(await sidecar.stop('SIGTERM')).toBe(0);
     const took = Date.now() - signalled;
@@ -65,26 +57,25 @@ describe('SIGTERM', () => {
     expect(sidecar.stderr()).toMatch(/SIGTERM: stopping reads, delivering what is queued/);
 
     run = await startRun(args);
-    sidecar = run.sidecar;
-    await waitFor(`all ${all.ids.length}`, () => sink!.serverCount.size >= all.ids.length, 60_000);
+    sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
+    await waitFor(`all ${all.ids.length}`, () => sink.serverCount.size >= all.ids.length, 60_000);
     await sleep(500);
     expect(await sidecar.stop()).toBe(0);
-    expect(all.ids.filter((id) => sink!.serverCount.get(id) !== 1)).toEqual([]);
+    expect(all.ids.filter((id) => sink.serverCount.get(id) !== 1)).toEqual([]);
     console.log(`SIGTERM mid-backlog: exited 0 after ${took} ms with ${firstRun} of ${all.ids.length} delivered and checkpointed; the restart sent the other ${all.ids.length - firstRun}, none twice`);
   });
 
   it('with the collector away: exits 1 within --shutdown-timeout, checkpoint before the undelivered lines; they arrive after a restart', async () => {
-    sink = await startSpanSink();
-    const dir = tempDir('nos-term-');
-    removeDir = dir.remove;
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const dir = stopLater(tempDir('nos-term-'), (d) => d.remove());
     const log = dir.path('access.log');
     const checkpoint = dir.path('checkpoint.json');
     const before = lines(100);
     writeFileSync(log, before.text);
     const args = ['--file', log, '--checkpoint', checkpoint, '--start-at', 'beginning', '--endpoint', sink.url, '--shutdown-timeout', '2'];
     let run = await startRun(args);
-    sidecar = run.sidecar;
-    await waitFor('first lines', () => before.ids.every((id) => sink!.serverCount.has(id)), 10_000);
+    let sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
+    await waitFor('first lines', () => before.ids.every((id) => sink.serverCount.has(id)), 10_000);
     await sink.down();
     // more than the queue holds, so reading is blocked on the full queue when the signal comes
     const during = lines(40_000);
@@ -102,15 +93,15 @@ describe('SIGTERM', () => {
 
     await sink.up();
     run = await startRun(args);
-    sidecar = run.sidecar;
-    await waitFor(`all ${during.ids.length}`, () => during.ids.every((id) => sink!.serverCount.has(id)), 60_000);
+    sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
+    await waitFor(`all ${during.ids.length}`, () => during.ids.every((id) => sink.serverCount.has(id)), 60_000);
     expect(await sidecar.stop()).toBe(0);
     expect([...sink.serverCount.values()].every((n) => n === 1)).toBe(true);
     console.log(`SIGTERM, collector away: exited 1 after ${took} ms (--shutdown-timeout 2), checkpoint at the last delivered line; all ${during.ids.length} arrived after the restart`);
   });
 
   it('reading standard input that stays open: SIGTERM ends it, exit 0', async () => {
-    sink = await startSpanSink();
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
     const child = spawn(process.execPath, [CLI, 'run', '--file', '-', '--endpoint', sink.url, '--sample-ratio', '1', '--status-interval', '0'], { stdio: ['pipe', 'ignore', 'pipe'] });
     const cleanup = registerCleanup(`sidecar ${child.pid}`, () => child.kill('SIGKILL'));
     let stderr = '';
@@ -118,7 +109,7 @@ describe('SIGTERM', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const some = lines(1000);
     child.stdin!.write(some.text);
-    await waitFor('delivered', () => some.ids.every((id) => sink!.serverCount.has(id)), 10_000);
+    await waitFor('delivered', () => some.ids.every((id) => sink.serverCount.has(id)), 10_000);
     const signalled = Date.now();
     child.kill('SIGTERM');
     expect(await exited, stderr).toBe(0);

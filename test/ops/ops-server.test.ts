@@ -1,21 +1,13 @@
 // Issue #3 §5: /metrics, /healthz and /readyz of a running sidecar, over real HTTP.
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Sidecar } from '../support/sidecar.ts';
-import { startSpanSink, type SpanSink } from '../support/span-sink.ts';
+import { describe, expect, it } from 'vitest';
+import { startSpanSink } from '../support/span-sink.ts';
+import { stopAfterEach } from '../support/stop-after-each.ts';
 import { tempDir } from '../input/tail-helpers.ts';
 import { httpGet, parseExposition, scrape, startRun, waitFor, waitHealthy } from '../faults/helpers.ts';
 import { VERSION } from '../../src/version.js';
 
-let sink: SpanSink | undefined;
-let sidecar: Sidecar | undefined;
-let removeDir: (() => void) | undefined;
-afterEach(async () => {
-  await sidecar?.stop('SIGKILL');
-  await sink?.close();
-  removeDir?.();
-  sidecar = sink = removeDir = undefined;
-});
+const stopLater = stopAfterEach();
 
 function line(id: number, msec = 1_790_000_000 + id / 1000, connectTime = '0.000'): string {
   const requestId = id.toString(16).padStart(32, '0');
@@ -29,19 +21,18 @@ function line(id: number, msec = 1_790_000_000 + id / 1000, connectTime = '0.000
 }
 
 async function setUp(extra: string[] = [], env: Record<string, string> = {}) {
-  sink = await startSpanSink();
-  const dir = tempDir('nos-ops-');
-  removeDir = dir.remove;
+  const sink = stopLater(await startSpanSink(), (s) => s.close());
+  const dir = stopLater(tempDir('nos-ops-'), (d) => d.remove());
   const log = dir.path('access.log');
   const checkpoint = dir.path('checkpoint.json');
   const run = await startRun(['--file', log, '--checkpoint', checkpoint, '--start-at', 'beginning', '--endpoint', sink.url, ...extra], env);
-  sidecar = run.sidecar;
-  return { ops: run.ops, log, checkpoint, sink };
+  const sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
+  return { ops: run.ops, log, checkpoint, sink, sidecar };
 }
 
 describe('ops server', () => {
   it('/healthz waits for the file, then serves ok; /metrics counts what went through; SIGTERM exits 0 with a checkpoint', async () => {
-    const { ops, log, checkpoint, sink } = await setUp();
+    const { ops, log, checkpoint, sink, sidecar } = await setUp();
     const starting = await httpGet(`${ops}/healthz`);
     expect(starting.status).toBe(503);
     expect(starting.body).toBe(`starting: waiting for file ${log}\n`);
@@ -103,16 +94,16 @@ describe('ops server', () => {
     expect((await httpGet(`${ops}/healthz`, 'HEAD')).status).toBe(200);
 
     const started = Date.now();
-    expect(await sidecar!.stop()).toBe(0);
+    expect(await sidecar.stop()).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(sidecar!.stderr()).toMatch(/stopped: lines 202 .*malformed 2, truncated 0/);
+    expect(sidecar.stderr()).toMatch(/stopped: lines 202 .*malformed 2, truncated 0/);
     const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as { files: { path: string; offset: number }[] };
     expect(saved.files).toEqual([expect.objectContaining({ path: log, offset: readFileSync(log).length })]);
     await expect(httpGet(`${ops}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
   });
 
   it('/metrics carries the connect-time histogram and the suspected-retransmit counter, with OTLP metrics off too', async () => {
-    const { ops, log, sink } = await setUp(['--no-metrics', '--workers', '2']);
+    const { ops, log, sink, sidecar } = await setUp(['--no-metrics', '--workers', '2']);
     // 40 quick connects, 3 that waited for one SYN retransmission (≈1 s), 1 slow but not a step.
     const lines = Array.from({ length: 40 }, (_, i) => line(i + 1));
     lines.push(line(41, undefined, '1.004'), line(42, undefined, '1.013'), line(43, undefined, '1.150'), line(44, undefined, '0.600'));
@@ -132,12 +123,12 @@ describe('ops server', () => {
     expect(m.get(`nginx_upstream_attempts_total{${at}}`)).toBe(44);
     expect(m.get('http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200"}')).toBe(44);
     // --no-metrics: nothing was sent over OTLP (the sink would have logged a metrics request).
-    expect(sidecar!.stderr()).not.toMatch(/metrics: /);
+    expect(sidecar.stderr()).not.toMatch(/metrics: /);
   });
 
   it('/readyz turns 503 on the first failed export, /healthz after --unhealthy-after; both recover', async () => {
     // OTLP exporter: one request may take 1 s before its own retries give up.
-    const { ops, log, sink } = await setUp(['--unhealthy-after', '2'], { OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '1000' });
+    const { ops, log, sink, sidecar } = await setUp(['--unhealthy-after', '2'], { OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '1000' });
     writeFileSync(log, `${line(1)}\n`);
     await sink.waitForServerSpans(1);
     await waitHealthy(ops);
@@ -161,7 +152,7 @@ describe('ops server', () => {
     await sink.waitForServerSpans(2, 40_000);
     await waitHealthy(ops);
     expect((await httpGet(`${ops}/readyz`)).status).toBe(200);
-    expect(await sidecar!.stop()).toBe(0);
+    expect(await sidecar.stop()).toBe(0);
   });
 
   it('refuses a port in use with one sentence, before starting anything', async () => {
