@@ -1,4 +1,4 @@
-import { glob } from 'node:fs/promises';
+import { glob, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FileTail, type FileTailOptions } from './file-tail.js';
@@ -95,7 +95,9 @@ export class FileGlobInput implements LineInput {
         continue;
       }
       for await (const d of glob(pattern, { withFileTypes: true })) {
-        if (d.isFile()) out.add(resolve(d.parentPath, d.name));
+        const path = resolve(d.parentPath, d.name);
+        // A symbolic link to a log file is followed, as the same path given plainly would be.
+        if (d.isFile() || (d.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isFile())) out.add(path);
       }
     }
     return [...out].sort();

@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { ChunkSink, LineInput } from './line-chunk.js';
@@ -14,14 +14,29 @@ export class FileReplayInput implements LineInput {
   constructor(private readonly paths: string[], private readonly maxLineBytes?: number) {}
 
   async run(sink: ChunkSink, signal: AbortSignal): Promise<void> {
+    // Every file is checked before any is read, so a typo fails before anything is exported.
     for (const path of this.paths) {
-      if (path !== '-') await access(path).catch(() => { throw new Error(`cannot read ${path}: no such file or no permission`); });
+      if (path === '-') continue;
+      const reason = await access(path, constants.R_OK).then(
+        async () => ((await stat(path)).isDirectory() ? 'it is a directory' : undefined),
+        (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 'no such file' : 'no permission'),
+      );
+      if (reason !== undefined) throw new Error(`cannot read ${path}: ${reason}`);
     }
     for (const path of this.paths) {
       if (signal.aborted) return;
       const raw: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
-      const stream = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-      await new StdinInput({ stream, origin: path === '-' ? 'stdin' : path, maxLineBytes: this.maxLineBytes }).run(sink, signal);
+      let stream = raw;
+      if (path.endsWith('.gz')) {
+        const gunzip = createGunzip();
+        raw.on('error', (err) => gunzip.destroy(err)); // .pipe() does not pass read errors on
+        stream = raw.pipe(gunzip);
+      }
+      await new StdinInput({ stream, origin: path === '-' ? 'stdin' : path, maxLineBytes: this.maxLineBytes }).run(sink, signal).catch((err: NodeJS.ErrnoException) => {
+        // A read or gzip error (not one of the sink's) names the file.
+        if (err.code !== undefined && (err.code.startsWith('Z_') || err.syscall === 'read')) throw new Error(`cannot read ${path}: ${err.message}`);
+        throw err;
+      });
     }
   }
 }

@@ -318,7 +318,7 @@ export class FileTail implements LineInput {
     for (const f of [...this.chain]) {
       const fh = f.fh;
       if (fh === undefined) continue;
-      const { fpLen, fpHash } = f; // as of before the read (the loop may grow it meanwhile)
+      const { fpLen, fpHash, pos } = f; // as of before the stat (the loop may read on meanwhile)
       let size: number;
       let prefix: Buffer | undefined;
       try {
@@ -328,6 +328,9 @@ export class FileTail implements LineInput {
         if (f.fh === undefined) continue; // closed meanwhile (left for the next file)
         throw err;
       }
+      // The loop read past this (older) size meanwhile: it is stale, not a truncation. A real
+      // one shows next poll, or in the first bytes now.
+      if (f.pos !== pos) size = Math.max(size, f.pos);
       if (size > f.size) f.lastGrowth = now();
       f.size = size;
       if (prefix !== undefined && (prefix.length < fpLen || hashOf(prefix, fpLen) !== fpHash)) this.noteLater(f, prefix);

@@ -1,7 +1,7 @@
 // The CLI as a user runs it: exporting per the standard OTLP variables, JSON on request,
 // print-config that nginx accepts, and one-sentence errors.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -80,7 +80,19 @@ describe('CLI', () => {
   it('says what is wrong in one sentence, without a stack trace', async () => {
     const missing = await runCli(['replay', '--exporter', 'console', '/nonexistent/access.log']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr.trim()).toBe('nginx-otel-sidecar: cannot read /nonexistent/access.log: no such file or no permission');
+    expect(missing.stderr.trim()).toBe('nginx-otel-sidecar: cannot read /nonexistent/access.log: no such file');
+    const dir = mkdtempSync(join(tmpdir(), 'nos-unreadable-'));
+    try {
+      mkdirSync(join(dir, 'logs.gz'));
+      const directory = await runCli(['replay', '--exporter', 'console', join(dir, 'logs.gz')]);
+      expect(directory.stderr.trim()).toBe(`nginx-otel-sidecar: cannot read ${join(dir, 'logs.gz')}: it is a directory`);
+      writeFileSync(join(dir, 'corrupt.log.gz'), 'not gzip at all\n');
+      const corrupt = await runCli(['replay', '--exporter', 'console', join(dir, 'corrupt.log.gz')]);
+      expect(corrupt.code).toBe(2);
+      expect(corrupt.stderr.trim()).toBe(`nginx-otel-sidecar: cannot read ${join(dir, 'corrupt.log.gz')}: incorrect header check`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const badOption = await runCli(['replay', '--sample-ratio', '7', 'x.log']);
     expect(badOption.code).not.toBe(0);
     expect(badOption.stderr).toMatch(/not a ratio between 0 and 1/);

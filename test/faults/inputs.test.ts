@@ -2,7 +2,7 @@
 // (`access_log syslog:server=127.0.0.1:<port>`), and --file with a glob, whose files each
 // keep their own checkpoint.
 import { createRequire } from 'node:module';
-import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { startNginx } from '../support/nginx.ts';
 import { runCli } from '../support/sidecar.ts';
@@ -116,6 +116,30 @@ describe('run: syslog and glob inputs', () => {
     expect(await sidecar.stop()).toBe(0);
     const all = [...first, ...b2.ids];
     expect(sink.serverCount.size).toBe(all.length);
+    expect([...sink.serverCount.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('a path given twice, and a symbolic link a glob matches: each file followed once', async () => {
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const dir = stopLater(tempDir('nos-paths-'), (d) => d.remove());
+    const a = lines(200);
+    const b = lines(100);
+    mkdirSync(dir.path('real'));
+    mkdirSync(dir.path('logs'));
+    writeFileSync(dir.path('a.log'), a.text);
+    writeFileSync(dir.path('real/site.log'), b.text);
+    symlinkSync(dir.path('real/site.log'), dir.path('logs/site.log'));
+    const twice = await startRun(['--file', dir.path('a.log'), '--file', `${dir.dir}/./a.log`, '--start-at', 'beginning', '--endpoint', sink.url]);
+    stopLater(twice.sidecar, (s) => s.stop('SIGKILL'));
+    const glob = await startRun(['--file', `${dir.dir}/logs/*.log`, '--start-at', 'beginning', '--endpoint', sink.url]);
+    stopLater(glob.sidecar, (s) => s.stop('SIGKILL'));
+    await waitFor('both files', () => [...a.ids, ...b.ids].every((id) => sink.serverCount.has(id)), 20_000);
+    await sleep(500);
+    expect(await twice.sidecar.stop()).toBe(0);
+    expect(await glob.sidecar.stop()).toBe(0);
+    expect(twice.sidecar.stderr()).toMatch(/stopped: lines 200 /);
+    expect(glob.sidecar.stderr()).toMatch(/stopped: lines 100 /);
+    expect(sink.serverCount.size).toBe(300);
     expect([...sink.serverCount.values()].every((n) => n === 1)).toBe(true);
   });
 });

@@ -44,7 +44,7 @@ export function runCommand(): Command {
     .option('--checkpoint <path>', 'remember how far each file was delivered, to resume there after a restart')
     .option('--checkpoint-interval <seconds>', 'how often delivered positions are written to --checkpoint (after a crash, what was delivered since the last write is sent again)', positiveSeconds, 1)
     .addOption(new Option('--start-at <where>', 'where to start in a file with no checkpoint').choices(['end', 'beginning']).default('end'))
-    .option('--max-line-bytes <n>', 'longer lines are cut to this and counted', positiveInteger, 1024 * 1024)
+    .option('--max-line-bytes <n>', 'longer lines are cut to this and counted', lineCap, 1024 * 1024)
     .option('--listen <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here, e.g. 127.0.0.1:9464')
     .option('--unhealthy-after <seconds>', '/healthz turns 503 once exports have failed continuously this long', seconds, 60)
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, how long to keep delivering before exiting', seconds, 10)
@@ -72,8 +72,9 @@ async function run(options: RunOptions): Promise<number> {
     inputs.push(glob);
     health.push({ name: `files ${filePaths.join(' ')}`, isOpen: () => glob.counters.filesOpened > 0 });
   } else {
-    for (const path of filePaths) {
-      const tail = new FileTail({ ...tailOptions, path: resolve(path) });
+    // A path given twice (or spelled two ways) is followed once.
+    for (const path of new Set(filePaths.map((p) => resolve(p)))) {
+      const tail = new FileTail({ ...tailOptions, path });
       inputs.push(tail);
       health.push({ name: `file ${path}`, isOpen: () => tail.counters.filesOpened > 0 });
     }
@@ -226,6 +227,13 @@ async function withTimeout(promise: Promise<unknown> | undefined, ms: number): P
 function positiveSeconds(value: string): number {
   const n = seconds(value);
   if (n < 0.01) throw new InvalidArgumentError('at least 0.01 seconds');
+  return n;
+}
+
+/** At least 4 bytes: room for one UTF-8 character, which is never split. */
+function lineCap(value: string): number {
+  const n = positiveInteger(value);
+  if (n < 4) throw new InvalidArgumentError('at least 4 bytes');
   return n;
 }
 
