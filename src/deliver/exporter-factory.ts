@@ -1,7 +1,6 @@
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { ConsoleTreeExporter } from './console-tree-exporter.js';
-import { OtlpProtobufSpanExporter } from './otlp-protobuf-exporter.js';
+import { OtlpSpanExporter } from './otlp-span-exporter.js';
 
 export type ExporterKind = 'otlp' | 'console';
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -17,21 +16,20 @@ export interface ExporterOptions {
 }
 
 /**
- * The official OTLP/HTTP exporters read the standard variables themselves
- * (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _HEADERS, _COMPRESSION, _TIMEOUT).
- * The protocol variable is ours to honour: each package speaks one encoding. http/protobuf
- * is exporter-trace-otlp-proto's exporter rebuilt with a faster, byte-identical request
- * encoder (otlp-protobuf-exporter.ts).
+ * The OTLP/HTTP exporters (otlp-span-exporter.ts, built from the official parts) read the
+ * standard variables themselves (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _HEADERS,
+ * _COMPRESSION, _TIMEOUT). The protocol variable is ours to honour.
  */
 export function createSpanExporter(options: ExporterOptions, env: NodeJS.ProcessEnv = process.env): SpanExporter {
   if (options.kind === 'console') return new ConsoleTreeExporter();
   const protocol = options.protocol ?? protocolFromEnv(env);
-  const config = { url: options.endpoint, concurrencyLimit: options.concurrencyLimit };
-  return protocol === 'http/json' ? new OtlpJsonExporter(config) : new OtlpProtobufSpanExporter(config);
+  return new OtlpSpanExporter(protocol === 'http/json' ? 'json' : 'protobuf', { url: options.endpoint, concurrencyLimit: options.concurrencyLimit });
 }
 
+/** An empty or blank variable counts as unset, as the OpenTelemetry specification says. */
 function protocolFromEnv(env: NodeJS.ProcessEnv): OtlpProtocol {
-  const value = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
+  const set = (value: string | undefined) => value?.trim() || undefined;
+  const value = set(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) ?? set(env.OTEL_EXPORTER_OTLP_PROTOCOL) ?? 'http/protobuf';
   if (value === 'http/protobuf' || value === 'http/json') return value;
   if (value === 'grpc') throw new Error('OTLP over gRPC is not supported; use http/protobuf (port 4318) or http/json');
   throw new Error(`unknown OTLP protocol "${value}"; use http/protobuf or http/json`);

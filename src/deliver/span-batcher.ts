@@ -3,6 +3,7 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { PipelineStats } from '../ops/pipeline-stats.js';
 import type { DeliveryTicket } from './delivery-ticket.js';
 import { isRejectedAsInvalid } from './export-errors.js';
+import { takeRejection } from './otlp-span-exporter.js';
 
 export interface SpanBatcherOptions {
   /** Spans per export request. */
@@ -40,8 +41,9 @@ interface Batch {
  * Batches spans for the exporter, with several exports in flight. Unlike the SDK's
  * BatchSpanProcessor it never drops silently: a failed batch is retried with backoff for
  * as long as the collector is away (the caller's `add` waits meanwhile, so reading pauses
- * and memory stays bounded), and only a batch the collector rejects as invalid is dropped,
- * logged and counted. Each batch acknowledges the tickets of the chunks it carried.
+ * and memory stays bounded), and only spans the collector rejects as invalid (a 400/413, or
+ * a partial success naming them) are dropped, logged and counted. Each batch acknowledges
+ * the tickets of the chunks it carried.
  */
 export class SpanBatcher {
   private current: ReadableSpan[] = [];
@@ -52,6 +54,8 @@ export class SpanBatcher {
   private flushTimer: NodeJS.Timeout | undefined;
   private capacityWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
+  /** After shutdown: no more sends or retries (answers to requests in flight are still counted). */
+  private closed = false;
 
   constructor(
     private readonly exporter: SpanExporter,
@@ -97,13 +101,17 @@ export class SpanBatcher {
     return ok;
   }
 
-  /** Stops retrying; what was not delivered is counted as abandoned. */
+  /**
+   * Stops sending and retrying, waits for the requests in flight, then counts what was not
+   * delivered as abandoned.
+   */
   async shutdown(): Promise<void> {
+    this.closed = true;
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
-    this.stats.spansFailed += this.stats.spansQueued;
     await this.exporter.shutdown();
+    this.stats.spansFailed += this.stats.spansQueued;
   }
 
   private cut(): void {
@@ -119,7 +127,7 @@ export class SpanBatcher {
   }
 
   private pump(): void {
-    while (this.inFlight < this.options.maxInFlight && this.ready.length > 0) {
+    while (!this.closed && this.inFlight < this.options.maxInFlight && this.ready.length > 0) {
       this.send(this.ready.shift()!);
     }
   }
@@ -131,9 +139,15 @@ export class SpanBatcher {
     this.exporter.export(batch.spans, (result: ExportResult) => {
       this.inFlight--;
       if (result.code === ExportResultCode.SUCCESS) {
+        const rejected = takeRejection(this.exporter);
+        const refused = Math.min(rejected?.spans ?? 0, batch.spans.length);
+        if (rejected !== undefined) {
+          this.stats.spansRejected += refused;
+          this.options.log(`collector accepted ${batch.spans.length - refused} of ${batch.spans.length} spans and rejected ${refused} as invalid: ${rejected.message || 'no reason given'}`);
+        }
         this.stats.exportLatencySecondsSum += (performance.now() - started) / 1000;
         this.stats.exportLatencyCount++;
-        this.stats.spansExported += batch.spans.length;
+        this.stats.spansExported += batch.spans.length - refused;
         this.stats.failingSince = 0;
         this.stats.lastExportAt = Date.now();
         this.settle(batch);
@@ -165,8 +179,8 @@ export class SpanBatcher {
 
   private retryLater(batch: Batch, error: Error | undefined): void {
     this.stats.exportFailures++;
-    this.stats.exportRetries++;
     if (this.stats.failingSince === 0) this.stats.failingSince = Date.now();
+    if (this.closed) return; // shutting down: shutdown() counts it as failed
     const now = Date.now();
     if (batch.failures === 0) {
       batch.firstFailureAt = now;
@@ -179,6 +193,7 @@ export class SpanBatcher {
       this.settle(batch);
       return;
     }
+    this.stats.exportRetries++;
     batch.failures++;
     const backoff = Math.min(this.options.retryMaxMs, this.options.retryInitialMs * 2 ** (batch.failures - 1));
     const timer = setTimeout(() => {

@@ -157,12 +157,12 @@ export function sidecarMetrics(sources: OpsSources): MetricFamily[] {
     counter(`${p}spans_created_total`, 'Spans built from parsed lines (sampled-out requests excluded).', s.spansCreated),
     // deliver
     counter(`${p}spans_exported_total`, 'Spans the collector accepted.', s.spansExported),
-    counter(`${p}spans_rejected_total`, 'Spans the collector rejected as invalid (HTTP 400/413): dropped, not retried.', s.spansRejected),
+    counter(`${p}spans_rejected_total`, 'Spans the collector rejected as invalid (HTTP 400/413, or named in a partial success): dropped, not retried.', s.spansRejected),
     counter(`${p}spans_failed_total`, 'Spans given up on (not delivered before the shutdown deadline).', s.spansFailed),
     gauge(`${p}spans_queued`, 'Spans waiting for the collector: batched, in flight, or waiting for a retry.', s.spansQueued),
-    counter(`${p}export_batches_total`, 'Export requests sent (retries included).', s.exportBatches),
-    counter(`${p}export_retries_total`, 'Export requests that failed and will be retried.', s.exportRetries),
-    counter(`${p}export_failures_total`, 'Export requests that failed (collector unreachable, 5xx, timeout).', s.exportFailures),
+    counter(`${p}export_batches_total`, 'Batch exports attempted, retries included (the exporter itself may make several HTTP requests within OTEL_EXPORTER_OTLP_TIMEOUT for one).', s.exportBatches),
+    counter(`${p}export_retries_total`, 'Batch exports that failed and were scheduled again.', s.exportRetries),
+    counter(`${p}export_failures_total`, 'Batch exports that failed (collector unreachable, 5xx, 429, timeout).', s.exportFailures),
     {
       name: `${p}export_latency_seconds`,
       help: 'Time from sending an export request to the collector accepting it.',

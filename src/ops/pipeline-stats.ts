@@ -8,7 +8,7 @@ export class PipelineStats {
   linesMalformed = 0;
   spansCreated = 0;
   spansExported = 0;
-  /** Spans the collector rejected as invalid (HTTP 400/413): logged, counted, not retried. */
+  /** Spans the collector rejected as invalid (HTTP 400/413, or named in a partial success): logged, counted, not retried. */
   spansRejected = 0;
   /** Spans given up on: the collector did not take them before a deadline (shutdown, replay's give-up). */
   spansFailed = 0;

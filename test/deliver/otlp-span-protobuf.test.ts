@@ -1,19 +1,21 @@
 // The sidecar's protobuf span encoder against the official ProtobufTraceSerializer, byte for
 // byte: over the spans of every recorded fixture line, over awkward values, and over what it
 // must hand to the official serializer (fallback). Plus the exporter built around it against
-// exporter-trace-otlp-proto's OTLPTraceExporter on the wire.
+// the OTLPTraceExporter of exporter-trace-otlp-proto (and -http, for JSON) on the wire.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { SpanKind, SpanStatusCode, type Attributes, type SpanContext } from '@opentelemetry/api';
 import { ExportResultCode, TraceState, type InstrumentationScope } from '@opentelemetry/core';
+import { OTLPTraceExporter as OfficialJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OtlpProtobufSpanExporter } from '../../src/deliver/otlp-protobuf-exporter.js';
+import { createSpanExporter } from '../../src/deliver/exporter-factory.js';
+import { OtlpSpanExporter } from '../../src/deliver/otlp-span-exporter.js';
 import { encodeTraceRequest, serializeTraceRequest, SidecarProtobufTraceSerializer } from '../../src/deliver/otlp-span-protobuf.js';
 import { LogSpan, UNSET, spanContext } from '../../src/model/log-span.js';
 import { RequestSpanModel } from '../../src/model/request-spans.js';
@@ -236,7 +238,7 @@ describe('encodeTraceRequest hands over to the official serializer', () => {
   });
 });
 
-describe('OtlpProtobufSpanExporter', () => {
+describe('OtlpSpanExporter', () => {
   interface Received { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }
   const received: Received[] = [];
   const server = createServer((req, res) => {
@@ -280,7 +282,7 @@ describe('OtlpProtobufSpanExporter', () => {
       OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=acme,authorization=Bearer%20t0ken',
       OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip',
     };
-    const ours = await send(withEnv(env, () => new OtlpProtobufSpanExporter({ concurrencyLimit: 5 })), spans);
+    const ours = await send(withEnv(env, () => new OtlpSpanExporter('protobuf', { concurrencyLimit: 5 })), spans);
     const theirs = await send(withEnv(env, () => new OTLPTraceExporter({ concurrencyLimit: 5 })), spans);
     expect(ours.method).toBe('POST');
     expect(ours.url).toBe('/v1/traces');
@@ -297,9 +299,28 @@ describe('OtlpProtobufSpanExporter', () => {
 
   it('sends to an explicit url uncompressed by default', async () => {
     const spans = fixtureLines(sidecarModel).flatMap((l) => l.spans).slice(0, 10);
-    const ours = await send(new OtlpProtobufSpanExporter({ url: `${base}/custom/path` }), spans);
+    const ours = await send(new OtlpSpanExporter('protobuf', { url: `${base}/custom/path` }), spans);
     expect(ours.url).toBe('/custom/path');
     expect(ours.headers['content-encoding']).toBeUndefined();
     expect(ours.body.equals(Buffer.from(official(spans)))).toBe(true);
+  });
+
+  it('sends what exporter-trace-otlp-http sends with JSON: path, headers, body', async () => {
+    const spans = fixtureLines(sidecarModel).flatMap((l) => l.spans).slice(0, 100);
+    const ours = await send(new OtlpSpanExporter('json', { url: `${base}/v1/traces` }), spans);
+    const theirs = await send(new OfficialJsonExporter({ url: `${base}/v1/traces` }), spans);
+    const { host: _h1, ...ourHeaders } = ours.headers;
+    const { host: _h2, ...theirHeaders } = theirs.headers;
+    expect(ourHeaders).toEqual(theirHeaders);
+    expect(ourHeaders['content-type']).toBe('application/json');
+    expect(ours.body.equals(theirs.body)).toBe(true);
+  });
+
+  it('reads an empty or blank protocol variable as unset, as the specification says', async () => {
+    const spans = fixtureLines(sidecarModel).flatMap((l) => l.spans).slice(0, 3);
+    const json = await send(createSpanExporter({ kind: 'otlp', endpoint: `${base}/v1/traces`, concurrencyLimit: 5 }, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: '', OTEL_EXPORTER_OTLP_PROTOCOL: ' http/json ' }), spans);
+    expect(json.headers['content-type']).toBe('application/json');
+    const protobuf = await send(createSpanExporter({ kind: 'otlp', endpoint: `${base}/v1/traces`, concurrencyLimit: 5 }, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: '  ' }), spans);
+    expect(protobuf.headers['content-type']).toBe('application/x-protobuf');
   });
 });
