@@ -64,13 +64,13 @@ export class RequestSpanModel {
       const failed = !connected || (attempt.status ?? 0) >= 500;
       out.push(new LogSpan(method, SpanKind.CLIENT, client, server, cursor, cursor + duration,
         this.attemptAttributes(attempt, triesInGroup, connected),
-        failed ? errorStatus(connected ? `HTTP ${attempt.status}` : connectFailure(attempt)) : UNSET,
+        failed ? errorStatus(connected ? `HTTP ${attempt.status}` : connectOutcome(attempt).message) : UNSET,
         this.resource, this.scope));
 
       const connect = spanContext(caller.traceId, connectSpanId(record.requestId, i), caller.traceFlags, traceState);
       const connectMicros = connected ? Math.round(attempt.connectTime! * 1e6) : duration;
       out.push(new LogSpan('connect', SpanKind.INTERNAL, connect, client, cursor, cursor + connectMicros,
-        this.connectAttributes(attempt), connected ? UNSET : errorStatus(connectFailure(attempt)),
+        this.connectAttributes(attempt), connected ? UNSET : errorStatus(connectOutcome(attempt).message),
         this.resource, this.scope));
       cursor += duration;
     }
@@ -104,7 +104,7 @@ export class RequestSpanModel {
     const attributes = peerAttributes(attempt.address);
     if (attempt.status !== undefined) attributes['http.response.status_code'] = attempt.status;
     if (resendCount > 0) attributes['http.request.resend_count'] = resendCount;
-    if (!connected) attributes['error.type'] = connectErrorType(attempt);
+    if (!connected) attributes['error.type'] = connectOutcome(attempt).type;
     else if (attempt.status !== undefined && attempt.status >= 500) attributes['error.type'] = String(attempt.status);
     if (attempt.connectTime !== undefined) attributes['nginx.upstream.connect_time'] = attempt.connectTime;
     if (attempt.headerTime !== undefined) attributes['nginx.upstream.header_time'] = attempt.headerTime;
@@ -116,7 +116,7 @@ export class RequestSpanModel {
   private connectAttributes(attempt: UpstreamAttempt): Attributes {
     const attributes = peerAttributes(attempt.address);
     if (attempt.connectTime === undefined) {
-      attributes['error.type'] = connectErrorType(attempt);
+      attributes['error.type'] = connectOutcome(attempt).type;
       return attributes;
     }
     attributes['nginx.upstream.connect_time'] = attempt.connectTime;
@@ -134,13 +134,23 @@ function errorStatus(message: string): SpanStatus {
 }
 
 /** nginx logs 504 for a try that timed out and 502 for one refused or reset. */
-function connectErrorType(attempt: UpstreamAttempt): string {
-  return attempt.status === 504 ? 'timeout' : 'connection_failed';
+/**
+ * Why an attempt never connected, from what nginx logged for it: 504, the connect timed out
+ * (proxy_connect_timeout); no status, the client closed the connection first (a 499 while
+ * nginx was still connecting, as when SYNs are dropped); an upstream block's name instead of
+ * an address, no server of it was live; otherwise (502) refused, reset or unreachable.
+ */
+function connectOutcome(attempt: UpstreamAttempt): { type: string; message: string } {
+  if (attempt.status === 504) return CONNECT_TIMED_OUT;
+  if (attempt.status === undefined) return CONNECT_ABANDONED;
+  if (!attempt.address.startsWith('unix:') && !attempt.address.includes(':')) return NO_LIVE_UPSTREAMS;
+  return CONNECT_FAILED;
 }
 
-function connectFailure(attempt: UpstreamAttempt): string {
-  return attempt.status === 504 ? 'connect timed out' : 'connect failed (refused, reset or unreachable)';
-}
+const CONNECT_TIMED_OUT = { type: 'timeout', message: 'connect timed out' };
+const CONNECT_ABANDONED = { type: 'cancelled', message: 'connect abandoned (the client closed the connection first)' };
+const NO_LIVE_UPSTREAMS = { type: 'no_live_upstreams', message: 'no live upstreams' };
+const CONNECT_FAILED = { type: 'connection_failed', message: 'connect failed (refused, reset or unreachable)' };
 
 function normaliseMethod(method: string | undefined): string {
   if (method === undefined) return '_OTHER';

@@ -33,7 +33,7 @@ export function callerContext(record: AccessRecord): CallerContext {
   // Hand-written: the OTel X-Ray propagator ignores Root-only headers, which ALB sends.
   const xray = record.xAmznTraceId;
   const root = xray !== undefined ? XRAY_ROOT.exec(xray) : null;
-  if (root !== null) {
+  if (root !== null && root[1] + root[2] !== ZERO_TRACE) {
     const parent = XRAY_PARENT.exec(xray!);
     return {
       traceId: root[1] + root[2],

@@ -98,6 +98,10 @@ describe('nginx → sidecar → OTLP', () => {
     expect(rootOnly.spans[0]).toMatchObject({ traceId: '5759e988bd862e3fe1be46a994272794', parentSpanId: '' });
     const seen = upstream.requests.find((r) => r.url === '/xray/root');
     expect(seen?.traceparent).toBe(`00-5759e988bd862e3fe1be46a994272794-${rootOnly.spans[1].spanId}-01`);
+    // An all-zero Root is no trace id: nginx and the sidecar both fall back to $request_id.
+    const zero = await request('/xray/zero', { 'X-Amzn-Trace-Id': 'Root=1-00000000-000000000000000000000000' });
+    expect(zero.spans[0]).toMatchObject({ traceId: zero.requestId, parentSpanId: '' });
+    expect(upstream.requests.find((r) => r.url === '/xray/zero')?.traceparent).toBe(`00-${zero.requestId}-${zero.requestId.slice(16)}-01`);
   });
 
   it('starts a trace from $request_id when no header came', async () => {

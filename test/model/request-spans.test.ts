@@ -53,6 +53,20 @@ describe('RequestSpanModel', () => {
     expect(c1.attributes['server.port']).toBe(9002);
   });
 
+  it('tells why an attempt never connected: refused, timed out, abandoned by the client, no live upstream', () => {
+    const attempt = (address: string, status: number | undefined) => {
+      const record: AccessRecord = { msec: 1795710514.488, requestTime: 0.4, requestId, method: 'GET', status: status ?? 499, upstreams: [{ group: 0, address, status, responseTime: 0.4 }] };
+      const [, client, connect] = spansOf(record);
+      return [client.attributes['error.type'], connect.attributes['error.type'], connect.status.message];
+    };
+    expect(attempt('127.0.0.1:9001', 502)).toEqual(['connection_failed', 'connection_failed', 'connect failed (refused, reset or unreachable)']);
+    expect(attempt('127.0.0.1:9001', 504)).toEqual(['timeout', 'timeout', 'connect timed out']);
+    // what nginx logs for a client that gives up while the connect waits (status 499, upstream "-")
+    expect(attempt('127.0.0.1:9001', undefined)).toEqual(['cancelled', 'cancelled', 'connect abandoned (the client closed the connection first)']);
+    expect(attempt('backend', 502)).toEqual(['no_live_upstreams', 'no_live_upstreams', 'no live upstreams']);
+    expect(attempt('unix:/run/app.sock', 502)[0]).toBe('connection_failed');
+  });
+
   it('gives byte-identical spans when a line is replayed', () => {
     const ids = (spans: LogSpan[]) => spans.map((s) => [s.spanContext().traceId, s.spanContext().spanId, s.parentSpanContext?.spanId]);
     expect(ids(spansOf(retried))).toEqual(ids(spansOf({ ...retried })));

@@ -20,6 +20,8 @@ describe('callerContext', () => {
     expect(withParent).toMatchObject({ traceId: '5759e988bd862e3fe1be46a994272793', parentSpanId: '53995c3f42cd8ad8', source: 'x-amzn-trace-id' });
     const rootOnly = callerContext({ ...base, xAmznTraceId: 'Self=1-67891234-12456789abcdef012345678;Root=1-5759e988-bd862e3fe1be46a994272793' });
     expect(rootOnly).toMatchObject({ traceId: '5759e988bd862e3fe1be46a994272793', parentSpanId: undefined, source: 'x-amzn-trace-id' });
+    // an all-zero trace id is invalid, as in a traceparent
+    expect(callerContext({ ...base, xAmznTraceId: 'Root=1-00000000-000000000000000000000000' }).source).toBe('request_id');
   });
 
   it('prefers traceparent over X-Ray, and falls back to $request_id', () => {
