@@ -673,17 +673,20 @@ const TIME_LOCAL = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) (
 function deriveMsec(vars: NginxVariables, from: 'time_local' | 'time_iso8601'): void {
   const text = vars[from];
   if (text === undefined) return;
-  let ms: number;
+  let ms = NaN;
   if (from === 'time_local') {
     const m = TIME_LOCAL.exec(text);
     const month = m ? MONTHS[m[2]] : undefined;
-    if (!m || month === undefined) return;
-    const offset = (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9]));
-    ms = Date.UTC(Number(m[3]), month, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6])) - offset * 60_000;
+    if (m && month !== undefined) {
+      const offset = (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9]));
+      ms = Date.UTC(Number(m[3]), month, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6])) - offset * 60_000;
+    }
   } else {
     ms = Date.parse(text);
   }
-  if (Number.isFinite(ms)) vars.msec = String(ms / 1000);
+  // Most often a field before it held the text that ends it (a " [" in $remote_user, say).
+  if (!Number.isFinite(ms)) throw new MalformedLineError(`$${from} ${JSON.stringify(text)} is not a time (a field before it may contain its delimiter)`);
+  vars.msec = String(ms / 1000);
 }
 
 const METHOD = /^[A-Z_-]+$/;

@@ -196,6 +196,10 @@ describe('text formats', () => {
     expect(junk.status).toBe(400);
     const iso = compileLogFormat('$time_iso8601 $status', 'default').parse('2023-11-14T23:13:20+01:00 200');
     expect(iso.msec).toBe(1700000000);
+    // A Basic-auth user name holding " [" (nginx logs it even without auth_basic) cuts
+    // $remote_user short: the line is malformed, and the message says where to look.
+    expect(() => p.parse('127.0.0.1 - us er [x] [14/Nov/2023:23:13:20 +0100] "GET / HTTP/1.1" 200 3 "-" "curl/8"'))
+      .toThrow(new MalformedLineError('$time_local "x] [14/Nov/2023:23:13:20 +0100" is not a time (a field before it may contain its delimiter)'));
   });
 });
 
