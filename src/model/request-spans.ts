@@ -41,7 +41,11 @@ export class RequestSpanModel {
   spans(record: AccessRecord, out: LogSpan[], caller: CallerContext = callerContext(record)): void {
     const traceState = caller.traceState !== undefined ? new TraceState(caller.traceState) : undefined;
     const endMicros = Math.round(record.msec * 1e6);
-    const startMicros = endMicros - Math.round(record.requestTime * 1e6);
+    // The attempts, laid end to end from the start, must fit inside the request: they may not
+    // when $request_time is missing from the format, or rounded below their sum.
+    let attemptsMicros = 0;
+    for (const a of record.upstreams) attemptsMicros += attemptDurationMicros(a);
+    const startMicros = endMicros - Math.max(Math.round(record.requestTime * 1e6), attemptsMicros);
     const method = normaliseMethod(record.method);
 
     const server = spanContext(caller.traceId, serverSpanId(record.requestId), caller.traceFlags, traceState);
@@ -58,7 +62,7 @@ export class RequestSpanModel {
     for (let i = 0; i < record.upstreams.length; i++) {
       const attempt = record.upstreams[i];
       triesInGroup = i > 0 && attempt.group === record.upstreams[i - 1].group ? triesInGroup + 1 : 0;
-      const duration = Math.round((attempt.responseTime ?? attempt.headerTime ?? attempt.connectTime ?? 0) * 1e6);
+      const duration = attemptDurationMicros(attempt);
       const client = spanContext(caller.traceId, attemptSpanId(record.requestId, i), caller.traceFlags, traceState);
       const connected = attempt.connectTime !== undefined;
       const failed = !connected || (attempt.status ?? 0) >= 500;
@@ -134,6 +138,10 @@ function errorStatus(message: string): SpanStatus {
 }
 
 /** nginx logs 504 for a try that timed out and 502 for one refused or reset. */
+function attemptDurationMicros(attempt: UpstreamAttempt): number {
+  return Math.round((attempt.responseTime ?? attempt.headerTime ?? attempt.connectTime ?? 0) * 1e6);
+}
+
 /**
  * Why an attempt never connected, from what nginx logged for it: 504, the connect timed out
  * (proxy_connect_timeout); no status, the client closed the connection first (a 499 while

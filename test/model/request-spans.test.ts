@@ -67,6 +67,15 @@ describe('RequestSpanModel', () => {
     expect(attempt('unix:/run/app.sock', 502)[0]).toBe('connection_failed');
   });
 
+  it('keeps the attempts inside the request when $request_time is missing or smaller than their sum', () => {
+    for (const requestTime of [0, 0.01]) {
+      const [server, a0, , a1] = spansOf({ ...retried, requestTime, upstreams: [{ ...retried.upstreams[0], responseTime: 0.008 }, { ...retried.upstreams[1], responseTime: 0.007 }] });
+      expect(a0.startMicros).toBe(server.startMicros);
+      expect(a1.endMicros).toBe(server.endMicros);
+      expect(server.endMicros - server.startMicros).toBe(15_000);
+    }
+  });
+
   it('gives byte-identical spans when a line is replayed', () => {
     const ids = (spans: LogSpan[]) => spans.map((s) => [s.spanContext().traceId, s.spanContext().spanId, s.parentSpanContext?.spanId]);
     expect(ids(spansOf(retried))).toEqual(ids(spansOf({ ...retried })));
