@@ -2,7 +2,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { PipelineStats } from '../ops/pipeline-stats.js';
 import type { DeliveryTicket } from './delivery-ticket.js';
-import { isRejectedAsInvalid } from './export-errors.js';
+import { isRejectedAsInvalid, isTooLarge } from './export-errors.js';
 import { takeRejection } from './otlp-span-exporter.js';
 
 export interface SpanBatcherOptions {
@@ -151,6 +151,8 @@ export class SpanBatcher {
         this.stats.failingSince = 0;
         this.stats.lastExportAt = Date.now();
         this.settle(batch);
+      } else if (isTooLarge(result.error) && batch.spans.length > 1 && !this.closed) {
+        this.split(batch);
       } else if (isRejectedAsInvalid(result.error)) {
         this.stats.spansRejected += batch.spans.length;
         this.options.log(`collector rejected ${batch.spans.length} spans as invalid, dropped them: ${describe(result.error)}`);
@@ -160,6 +162,17 @@ export class SpanBatcher {
       }
       this.pump();
     });
+  }
+
+  /** Sends the two halves of a batch the collector found too large, each on its own. */
+  private split(batch: Batch): void {
+    const half = Math.ceil(batch.spans.length / 2);
+    this.options.log(`collector refused ${batch.spans.length} spans as too large (413): sending them as ${half} and ${batch.spans.length - half}`);
+    // Both halves carry every ticket of the batch (simpler than tracking which spans came
+    // from which chunk): each ticket is held once more, and released by each half.
+    for (const ticket of batch.tickets) ticket.hold();
+    const halves = [batch.spans.slice(0, half), batch.spans.slice(half)];
+    for (const spans of halves.reverse()) this.ready.unshift({ spans, tickets: batch.tickets, failures: 0, firstFailureAt: 0 });
   }
 
   private settle(batch: Batch): void {

@@ -26,21 +26,21 @@ function spans(count: number): LogSpan[] {
   return out.slice(0, count);
 }
 
-type Answer = (res: ServerResponse, request: number) => void;
-let close: (() => Promise<void>) | undefined;
+type Answer = (res: ServerResponse, request: number, bytes: number) => void;
+const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
-  await close?.();
-  close = undefined;
+  for (const close of closers.splice(0)) await close();
 });
 
 async function collector(answer: Answer): Promise<{ url: string; requests: () => number }> {
   let requests = 0;
   const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => answer(res, ++requests));
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+    req.on('end', () => answer(res, ++requests, bytes));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  close = () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+  closers.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, requests: () => requests };
 }
 
@@ -96,5 +96,25 @@ describe('SpanBatcher over OTLP/HTTP', () => {
     await b.shutdown();
     expect(stats.spansExported).toBe(10);
     expect(stats.exportRetries).toBe(stats.exportFailures);
+  });
+
+  it('splits a batch the collector refuses as too large (413) until the halves fit; a single span too large is rejected', async () => {
+    const batch = spans(20);
+    const { url } = await collector((res, _n, bytes) => res.writeHead(bytes > 2500 ? 413 : 200).end());
+    const log: string[] = [];
+    const { stats, batcher: b } = batcher(url, 'protobuf', log);
+    let delivered = false;
+    await b.add(batch, new DeliveryTicket(() => { delivered = true; }));
+    expect(await b.flush(10_000)).toBe(true);
+    expect({ exported: stats.spansExported, rejected: stats.spansRejected, delivered }).toEqual({ exported: 20, rejected: 0, delivered: true });
+    expect(log[0]).toBe('collector refused 20 spans as too large (413): sending them as 10 and 10');
+    await b.shutdown();
+
+    const tiny = await collector((res) => res.writeHead(413).end());
+    const second = batcher(tiny.url, 'protobuf', []);
+    await second.batcher.add(spans(3), new DeliveryTicket(() => {}));
+    expect(await second.batcher.flush(10_000)).toBe(true);
+    await second.batcher.shutdown();
+    expect({ exported: second.stats.spansExported, rejected: second.stats.spansRejected, requests: tiny.requests() }).toEqual({ exported: 0, rejected: 3, requests: 5 });
   });
 });
