@@ -41,9 +41,10 @@ interface Batch {
  * Batches spans for the exporter, with several exports in flight. Unlike the SDK's
  * BatchSpanProcessor it never drops silently: a failed batch is retried with backoff for
  * as long as the collector is away (the caller's `add` waits meanwhile, so reading pauses
- * and memory stays bounded), and only spans the collector rejects as invalid (a 400/413, or
- * a partial success naming them) are dropped, logged and counted. Each batch acknowledges
- * the tickets of the chunks it carried.
+ * and memory stays bounded), and only spans the collector rejects as invalid (a batch
+ * answered 400, a lone span answered 413 — larger batches are split — or spans a partial
+ * success names) are dropped, logged and counted. Each batch acknowledges the tickets of the
+ * chunks it carried.
  */
 export class SpanBatcher {
   private current: ReadableSpan[] = [];
