@@ -13,8 +13,8 @@ import { StdinInput } from './stdin-input.js';
 export class FileReplayInput implements LineInput {
   constructor(private readonly paths: string[], private readonly maxLineBytes?: number) {}
 
-  async run(sink: ChunkSink, signal: AbortSignal): Promise<void> {
-    // Every file is checked before any is read, so a typo fails before anything is exported.
+  /** Throws, naming the file, unless every file can be read (so a typo fails before anything is exported). */
+  async check(): Promise<void> {
     for (const path of this.paths) {
       if (path === '-') continue;
       const reason = await access(path, constants.R_OK).then(
@@ -23,6 +23,10 @@ export class FileReplayInput implements LineInput {
       );
       if (reason !== undefined) throw new Error(`cannot read ${path}: ${reason}`);
     }
+  }
+
+  async run(sink: ChunkSink, signal: AbortSignal): Promise<void> {
+    await this.check();
     for (const path of this.paths) {
       if (signal.aborted) return;
       const raw: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });

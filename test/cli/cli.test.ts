@@ -1,7 +1,8 @@
 // The CLI as a user runs it: exporting per the standard OTLP variables, JSON on request,
 // print-config that nginx accepts, and one-sentence errors.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -89,7 +90,7 @@ describe('CLI', () => {
       writeFileSync(join(dir, 'corrupt.log.gz'), 'not gzip at all\n');
       const corrupt = await runCli(['replay', '--exporter', 'console', join(dir, 'corrupt.log.gz')]);
       expect(corrupt.code).toBe(2);
-      expect(corrupt.stderr.trim()).toBe(`nginx-otel-sidecar: cannot read ${join(dir, 'corrupt.log.gz')}: incorrect header check`);
+      expect(corrupt.stderr).toMatch(new RegExp(`\nnginx-otel-sidecar: cannot read ${join(dir, 'corrupt.log.gz')}: incorrect header check\n$`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -100,6 +101,23 @@ describe('CLI', () => {
     const help = await runCli(['run', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--checkpoint <path>/);
+  });
+
+  it('replay: a file failing half way (truncated .gz) ends it with exit 2 and the reason, after delivering what was read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nos-truncated-'));
+    try {
+      const good = fixture('retries.json.log');
+      const lines = readFileSync(good, 'utf8').split('\n').filter(Boolean).length;
+      writeFileSync(join(dir, 'cut.log.gz'), gzipSync(readFileSync(fixture('proxy-basic.json.log'))).subarray(0, 200));
+      const args = ['replay', '--endpoint', receiver.url, '--workers', '2', '--no-honour-parent-sampling', good, join(dir, 'cut.log.gz')];
+      const { code, stderr } = await runCli(args);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(new RegExp(`cannot read ${join(dir, 'cut.log.gz')}: unexpected end of file\n$`));
+      // every line of the good file, and whatever whole lines came out of the cut one
+      expect(receiver.spans.filter((s) => s.kind === 2).length).toBeGreaterThanOrEqual(lines);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('counts and reports malformed lines without losing their neighbours', async () => {

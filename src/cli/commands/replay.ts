@@ -16,9 +16,13 @@ export function replayCommand(): Command {
     .option('--give-up-after <seconds>', 'stop retrying a batch the collector has refused for this long, count it as failed', seconds, 30)
     .action(async (files: string[], options: ReplayOptions) => {
       const log = (message: string) => process.stderr.write(`nginx-otel-sidecar: ${message}\n`);
+      const input = new FileReplayInput(files);
+      await input.check(); // a typo fails before any worker starts
       const processor = assembleProcessor(options, log, fatal, options.giveUpAfter * 1000);
       const started = performance.now();
-      await runInput(new FileReplayInput(files), processor, new AbortController().signal);
+      // A file that fails half way (a truncated .gz): what was read before is still delivered.
+      let failure: unknown;
+      await runInput(input, processor, new AbortController().signal).catch((err: unknown) => { failure = err; });
       const delivered = await processor.flush(options.giveUpAfter * 1000 + 10_000);
       await processor.shutdown();
       const stats = processor.stats();
@@ -28,6 +32,7 @@ export function replayCommand(): Command {
         `replayed ${stats.linesRead} lines (${stats.linesMalformed} malformed) → ${stats.spansExported} spans exported, ` +
         `${failed} failed, in ${elapsed.toFixed(2)} s (${Math.round(stats.linesRead / elapsed)} lines/s)\n`,
       );
+      if (failure !== undefined) throw failure;
       if (!delivered || failed > 0) process.exitCode = 1;
     });
 }
