@@ -155,6 +155,7 @@ export class SpanBatcher {
       } else if (isTooLarge(result.error) && batch.spans.length > 1 && !this.closed) {
         this.split(batch);
       } else if (isRejectedAsInvalid(result.error)) {
+        this.stats.failingSince = 0; // the collector is there, and answered
         this.stats.spansRejected += batch.spans.length;
         this.options.log(`collector rejected ${batch.spans.length} spans as invalid, dropped them: ${describe(result.error)}`);
         this.settle(batch);

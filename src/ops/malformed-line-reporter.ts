@@ -8,6 +8,8 @@ export class MalformedLineReporter {
   private reportedInWindow = 0;
   private suppressed = 0;
   private windowStart = 0;
+  /** Ends the window with its summary, if no later report does it first. */
+  private summaryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly log: (message: string) => void,
@@ -18,13 +20,13 @@ export class MalformedLineReporter {
   report(chunk: LineChunk, index: number, reason: string): void {
     const now = Date.now();
     if (now - this.windowStart >= this.windowMs) {
-      if (this.suppressed > 0) this.log(`${this.suppressed} more malformed lines in the last ${this.windowMs / 1000} s (not shown)`);
+      this.summarise();
       this.windowStart = now;
       this.reportedInWindow = 0;
-      this.suppressed = 0;
     }
     if (this.reportedInWindow >= this.perWindow) {
       this.suppressed++;
+      this.summaryTimer ??= setTimeout(() => this.summarise(), this.windowStart + this.windowMs - now).unref();
       return;
     }
     this.reportedInWindow++;
@@ -32,6 +34,14 @@ export class MalformedLineReporter {
     const where = chunk.startOffset === undefined ? chunk.origin : `${chunk.origin} at byte ${lineOffset(chunk, index)}`;
     const preview = line.length > 120 ? `${line.slice(0, 120)}…` : line;
     this.log(`malformed line in ${where}: ${reason}: ${JSON.stringify(preview)}`);
+  }
+
+  /** Logs how many malformed lines went unshown since the last summary (at a window's end, and at shutdown). */
+  summarise(): void {
+    clearTimeout(this.summaryTimer);
+    this.summaryTimer = undefined;
+    if (this.suppressed > 0) this.log(`${this.suppressed} more malformed line${this.suppressed === 1 ? '' : 's'} in the last ${this.windowMs / 1000} s (not shown)`);
+    this.suppressed = 0;
   }
 }
 

@@ -26,5 +26,6 @@ export class PipelineStats {
   /** When the current run of failed exports began (ms since epoch), or 0 while exports succeed. */
   failingSince = 0;
   lastExportAt = 0;
-  readonly startedAt = Date.now();
+  /** When this thread started (the process, in the main thread): not when these counters were made. */
+  readonly startedAt = Math.round(performance.timeOrigin);
 }

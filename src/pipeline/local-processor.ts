@@ -60,6 +60,7 @@ export class LocalProcessor implements ChunkProcessor {
   }
 
   shutdown(): Promise<void> {
+    this.malformed.summarise();
     return this.batcher.shutdown();
   }
 

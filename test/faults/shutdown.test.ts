@@ -100,6 +100,22 @@ describe('SIGTERM', () => {
     console.log(`SIGTERM, collector away: exited 1 after ${took} ms (--shutdown-timeout 2), checkpoint at the last delivered line; all ${during.ids.length} arrived after the restart`);
   });
 
+  it('with the collector failing and the queue not full: exits 1 at --shutdown-timeout, not after the exporter\'s own retries', async () => {
+    const sink = stopLater(await startSpanSink(), (s) => s.close());
+    const dir = stopLater(tempDir('nos-term-'), (d) => d.remove());
+    const log = dir.path('access.log');
+    writeFileSync(log, lines(300).text);
+    sink.respondWith(503);
+    const run = await startRun(['--file', log, '--start-at', 'beginning', '--endpoint', sink.url, '--shutdown-timeout', '2']);
+    const sidecar = stopLater(run.sidecar, (s) => s.stop('SIGKILL'));
+    await waitFor('an export refused', () => sink.refused > 0, 10_000);
+    const signalled = Date.now();
+    expect(await sidecar.stop('SIGTERM')).toBe(1);
+    const took = Date.now() - signalled;
+    expect(took).toBeGreaterThanOrEqual(2000);
+    expect(took).toBeLessThan(2000 + 800);
+  });
+
   it('reading standard input that stays open: SIGTERM ends it, exit 0', async () => {
     const sink = stopLater(await startSpanSink(), (s) => s.close());
     const child = spawn(process.execPath, [CLI, 'run', '--file', '-', '--endpoint', sink.url, '--sample-ratio', '1', '--status-interval', '0'], { stdio: ['pipe', 'ignore', 'pipe'] });

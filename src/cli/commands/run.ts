@@ -177,9 +177,12 @@ async function run(options: RunOptions): Promise<number> {
   const budget = stopAt === undefined ? options.shutdownTimeout * 1000 : Math.max(0, stopAt + options.shutdownTimeout * 1000 - Date.now());
   stopping = true;
   // (a worker takes the flush only after the chunks it holds, which wait while the collector is away)
+  const deadline = Date.now() + budget;
   const delivered = await Promise.race([processor.flush(budget), sleep(budget + 500).then(() => false)]);
   if (hardStop !== undefined) clearTimeout(hardStop);
-  await withTimeout(processor.shutdown(), LAST_STEPS_MS);
+  // Delivered: a moment to close cleanly. Not: the deadline stands (the exporter would
+  // otherwise finish its own retries of the requests in flight first).
+  await withTimeout(processor.shutdown(), delivered ? LAST_STEPS_MS : Math.max(0, deadline - Date.now()));
   const s = processor.stats();
   if (!delivered) {
     log(`${s.spansFailed || s.spansQueued} spans were not delivered before the shutdown deadline; the checkpoint still points before them, so files are read from there on restart`);
