@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { startSpanSink } from '../support/span-sink.ts';
 import { stopAfterEach } from '../support/stop-after-each.ts';
 import { tempDir } from '../input/tail-helpers.ts';
-import { httpGet, parseExposition, scrape, startRun, waitFor, waitHealthy } from '../faults/helpers.ts';
+import { httpGet, parseExposition, scrape, sleep, startRun, waitFor, waitHealthy } from '../faults/helpers.ts';
 import { VERSION } from '../../src/version.js';
 
 const stopLater = stopAfterEach();
@@ -122,6 +122,10 @@ describe('ops server', () => {
     expect(m.get(`nginx_upstream_connect_syn_retransmit_suspected_total{${at},nginx_upstream_connect_syn_retransmit_step="1"}`)).toBe(3);
     expect(m.get(`nginx_upstream_attempts_total{${at}}`)).toBe(44);
     expect(m.get('http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200"}')).toBe(44);
+    // the process start (worker threads too), the same at every scrape
+    await sleep(300);
+    expect(m.get('nginx_otel_sidecar_start_time_seconds')).toBeLessThan(Date.now() / 1000 - 0.5);
+    expect((await scrape(ops)).get('nginx_otel_sidecar_start_time_seconds')).toBe(m.get('nginx_otel_sidecar_start_time_seconds'));
     // --no-metrics: nothing was sent over OTLP (the sink would have logged a metrics request).
     expect(sidecar.stderr()).not.toMatch(/metrics: /);
   });
