@@ -64,17 +64,18 @@ export class RequestSpanModel {
       triesInGroup = i > 0 && attempt.group === record.upstreams[i - 1].group ? triesInGroup + 1 : 0;
       const duration = attemptDurationMicros(attempt);
       const client = spanContext(caller.traceId, attemptSpanId(record.requestId, i), caller.traceFlags, traceState);
-      const connected = attempt.connectTime !== undefined;
-      const failed = !connected || (attempt.status ?? 0) >= 500;
+      // Why it never connected, or undefined when it did.
+      const failure = attempt.connectTime === undefined ? connectFailure(attempt) : undefined;
+      const clientStatus = failure !== undefined ? errorStatus(failure.message)
+        : (attempt.status ?? 0) >= 500 ? errorStatus(`HTTP ${attempt.status}`) : UNSET;
       out.push(new LogSpan(method, SpanKind.CLIENT, client, server, cursor, cursor + duration,
-        this.attemptAttributes(attempt, triesInGroup, connected),
-        failed ? errorStatus(connected ? `HTTP ${attempt.status}` : connectOutcome(attempt).message) : UNSET,
+        this.attemptAttributes(attempt, triesInGroup, failure), clientStatus,
         this.resource, this.scope));
 
       const connect = spanContext(caller.traceId, connectSpanId(record.requestId, i), caller.traceFlags, traceState);
-      const connectMicros = connected ? Math.round(attempt.connectTime! * 1e6) : duration;
+      const connectMicros = failure === undefined ? Math.round(attempt.connectTime! * 1e6) : duration;
       out.push(new LogSpan('connect', SpanKind.INTERNAL, connect, client, cursor, cursor + connectMicros,
-        this.connectAttributes(attempt), connected ? UNSET : errorStatus(connectOutcome(attempt).message),
+        this.connectAttributes(attempt, failure), failure === undefined ? UNSET : errorStatus(failure.message),
         this.resource, this.scope));
       cursor += duration;
     }
@@ -104,11 +105,11 @@ export class RequestSpanModel {
     return attributes;
   }
 
-  private attemptAttributes(attempt: UpstreamAttempt, resendCount: number, connected: boolean): Attributes {
+  private attemptAttributes(attempt: UpstreamAttempt, resendCount: number, failure: ConnectFailure | undefined): Attributes {
     const attributes = peerAttributes(attempt.address);
     if (attempt.status !== undefined) attributes['http.response.status_code'] = attempt.status;
     if (resendCount > 0) attributes['http.request.resend_count'] = resendCount;
-    if (!connected) attributes['error.type'] = connectOutcome(attempt).type;
+    if (failure !== undefined) attributes['error.type'] = failure.type;
     else if (attempt.status !== undefined && attempt.status >= 500) attributes['error.type'] = String(attempt.status);
     if (attempt.connectTime !== undefined) attributes['nginx.upstream.connect_time'] = attempt.connectTime;
     if (attempt.headerTime !== undefined) attributes['nginx.upstream.header_time'] = attempt.headerTime;
@@ -117,14 +118,15 @@ export class RequestSpanModel {
     return attributes;
   }
 
-  private connectAttributes(attempt: UpstreamAttempt): Attributes {
+  private connectAttributes(attempt: UpstreamAttempt, failure: ConnectFailure | undefined): Attributes {
     const attributes = peerAttributes(attempt.address);
-    if (attempt.connectTime === undefined) {
-      attributes['error.type'] = connectOutcome(attempt).type;
+    if (failure !== undefined) {
+      attributes['error.type'] = failure.type;
       return attributes;
     }
-    attributes['nginx.upstream.connect_time'] = attempt.connectTime;
-    const step = synRetransmitStep(attempt.connectTime, this.stepTolerance);
+    const connectTime = attempt.connectTime!; // no failure: it connected
+    attributes['nginx.upstream.connect_time'] = connectTime;
+    const step = synRetransmitStep(connectTime, this.stepTolerance);
     if (step !== undefined) {
       attributes['nginx.upstream.connect.syn_retransmit_suspected'] = true;
       attributes['nginx.upstream.connect.syn_retransmit_step'] = step;
@@ -148,7 +150,14 @@ function attemptDurationMicros(attempt: UpstreamAttempt): number {
  * nginx was still connecting, as when SYNs are dropped); an upstream block's name instead of
  * an address, no server of it was live; otherwise (502) refused, reset or unreachable.
  */
-function connectOutcome(attempt: UpstreamAttempt): { type: string; message: string } {
+interface ConnectFailure {
+  /** error.type */
+  type: string;
+  /** the span status message */
+  message: string;
+}
+
+function connectFailure(attempt: UpstreamAttempt): ConnectFailure {
   if (attempt.status === 504) return CONNECT_TIMED_OUT;
   if (attempt.status === undefined) return CONNECT_ABANDONED;
   if (!attempt.address.startsWith('unix:') && !attempt.address.includes(':')) return NO_LIVE_UPSTREAMS;
