@@ -8,6 +8,8 @@
  */
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+/** Room for one UTF-8 character, which a cut never splits. */
+export const MIN_MAX_LINE_BYTES = 4;
 
 /** Where `push` puts complete lines. */
 export interface LineBatch {
@@ -30,7 +32,7 @@ export class LineSplitter {
   private droppedBytes = 0;
 
   constructor(maxLineBytes = DEFAULT_MAX_LINE_BYTES) {
-    if (!(maxLineBytes >= 4)) throw new RangeError('maxLineBytes must be at least 4');
+    if (!(maxLineBytes >= MIN_MAX_LINE_BYTES)) throw new RangeError(`maxLineBytes must be at least ${MIN_MAX_LINE_BYTES}`);
     this.maxLineBytes = maxLineBytes;
   }
 

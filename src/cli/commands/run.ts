@@ -6,6 +6,7 @@ import { InOrderAcknowledger } from '../../deliver/delivery-ticket.js';
 import { FileGlobInput } from '../../input/file-glob-input.js';
 import { FileTail } from '../../input/file-tail.js';
 import type { LineInput } from '../../input/line-chunk.js';
+import { DEFAULT_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES } from '../../input/line-splitter.js';
 import { StdinInput } from '../../input/stdin-input.js';
 import { SyslogInput } from '../../input/syslog-input.js';
 import type { HealthInput } from '../../ops/health.js';
@@ -44,7 +45,7 @@ export function runCommand(): Command {
     .option('--checkpoint <path>', 'remember how far each file was delivered, to resume there after a restart')
     .option('--checkpoint-interval <seconds>', 'how often delivered positions are written to --checkpoint (after a crash, what was delivered since the last write is sent again)', positiveSeconds, 1)
     .addOption(new Option('--start-at <where>', 'where to start in a file with no checkpoint').choices(['end', 'beginning']).default('end'))
-    .option('--max-line-bytes <n>', 'longer lines are cut to this and counted', lineCap, 1024 * 1024)
+    .option('--max-line-bytes <n>', 'longer lines are cut to this and counted', lineCap, DEFAULT_MAX_LINE_BYTES)
     .option('--listen <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here, e.g. 127.0.0.1:9464')
     .option('--unhealthy-after <seconds>', '/healthz turns 503 once exports have failed continuously this long', seconds, 60)
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, how long to keep delivering before exiting', seconds, 10)
@@ -233,10 +234,10 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
-/** At least 4 bytes: room for one UTF-8 character, which is never split. */
+/** LineSplitter's bound, checked when the options are read. */
 function lineCap(value: string): number {
   const n = positiveInteger(value);
-  if (n < 4) throw new InvalidArgumentError('at least 4 bytes');
+  if (n < MIN_MAX_LINE_BYTES) throw new InvalidArgumentError(`at least ${MIN_MAX_LINE_BYTES} bytes`);
   return n;
 }
 
