@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateLog } from './generate-log.js';
 import { startSink } from './otlp-sink.js';
+import { cpuSeconds, rssMiB } from './proc-usage.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,7 +25,6 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const WARM_UP_S = 3;
 const TICK_MS = 50;
-const CLOCK_TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
 const dir = join(tmpdir(), 'nginx-otel-sidecar-bench');
 mkdirSync(dir, { recursive: true });
@@ -63,24 +63,15 @@ const writer = setInterval(() => {
   written = due;
 }, TICK_MS);
 
-function cpuSeconds(): number {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
-}
-function rssMiB(): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-  return m === null ? 0 : Number(m[1]) / 1024;
-}
-
 await sleep(WARM_UP_S * 1000);
-const cpu0 = cpuSeconds();
+const cpu0 = cpuSeconds(child.pid!);
 const t0 = performance.now();
 const rss: number[] = [];
 for (let s = 0; s < seconds; s++) {
   await sleep(1000);
-  rss.push(rssMiB());
+  rss.push(rssMiB(child.pid!));
 }
-const cpu = cpuSeconds() - cpu0;
+const cpu = cpuSeconds(child.pid!) - cpu0;
 const wall = (performance.now() - t0) / 1000;
 const writtenPerS = written / ((performance.now() - started) / 1000);
 clearInterval(writer);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateLog } from './generate-log.js';
 import { startSink } from './otlp-sink.js';
+import { cpuSeconds, rssMiB } from './proc-usage.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +24,6 @@ const { values } = parseArgs({
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const TICK_MS = 1;
-const CLOCK_TICKS = 100; // USER_HZ
 
 const dir = join(tmpdir(), 'nginx-otel-sidecar-bench');
 mkdirSync(dir, { recursive: true });
@@ -51,14 +51,6 @@ while (!/listening for syslog on udp 127\.0\.0\.1:\d+/.test(stderr) || !/serving
 const port = Number(/listening for syslog on udp 127\.0\.0\.1:(\d+)/.exec(stderr)![1]);
 const ops = /serving (http:\/\/[^/\s]+)\/metrics/.exec(stderr)![1];
 
-function cpuSeconds(): number {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-function rssMiB(): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-  return m === null ? 0 : Number(m[1]) / 1024;
-}
 /** The kernel's drop counter of the sidecar's UDP socket (/proc/net/udp, last column). */
 function kernelDrops(): number {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
@@ -74,10 +66,10 @@ async function metric(name: string): Promise<number> {
 const socket = createSocket('udp4');
 const stamp = new Date().toUTCString().slice(8, 11) + ' ' + new Date().toUTCString().slice(5, 7).replace(/^0/, ' ') + ' 00:00:00';
 let sent = 0;
-const cpu0 = cpuSeconds();
+const cpu0 = cpuSeconds(child.pid!);
 const t0 = performance.now();
 const rss: number[] = [];
-const rssTimer = setInterval(() => rss.push(rssMiB()), 1000);
+const rssTimer = setInterval(() => rss.push(rssMiB(child.pid!)), 1000);
 while (sent < total) {
   const due = Math.min(Math.floor(((performance.now() - t0) / 1000) * rate), total);
   for (; sent < due; sent++) socket.send(`<190>${stamp} bench nginx: ${lines[sent]}`, port, '127.0.0.1');
@@ -85,7 +77,7 @@ while (sent < total) {
 }
 const sendSeconds = (performance.now() - t0) / 1000;
 await sleep(2000); // let the sidecar finish what it received
-const cpu = cpuSeconds() - cpu0;
+const cpu = cpuSeconds(child.pid!) - cpu0;
 clearInterval(rssTimer);
 const received = await metric('nginx_otel_sidecar_syslog_datagrams_received_total');
 const dropped = await metric('nginx_otel_sidecar_lines_dropped_total');
