@@ -5,7 +5,7 @@ import type { ProcessorOptions } from '../pipeline/assemble-processor.js';
 
 /**
  * Defaults that differ by command, from bench/ on 2 cores. `run` follows a live log: one
- * thread does it with less CPU and memory than worker threads (20k lines/s: 13-15 % of a core
+ * thread does it with less CPU and memory than worker threads (20k lines/s: 13-16 % of a core
  * and 230 MiB RSS against 17 % and 390 MiB; 60k lines/s: 37 % and 230 MiB against 50 % and
  * 650 MiB) and keeps up to ~100k lines/s. `replay` works through files as fast as it can:
  * two workers where there are two cores (150k against 107k lines/s); on one core none, as
